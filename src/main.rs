@@ -1,0 +1,5 @@
+fn main() {
+    for op in vtmcp::ops::OPERATIONS {
+        println!("{} {} {}", op.id, op.method, op.path);
+    }
+}
