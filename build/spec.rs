@@ -44,6 +44,7 @@ pub struct Op {
     pub summary: String,
     pub description: String,
     pub deprecated: bool,
+    pub excluded: Option<String>,
     pub params: Vec<Param>,
     pub body: Option<Body>,
     pub response: &'static str,
@@ -277,6 +278,10 @@ pub fn collect_operations(doc: &Value) -> Vec<Op> {
                     .get("deprecated")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
+                excluded: op
+                    .get("x-vt-tool-excluded")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 params,
                 body,
                 response,
@@ -477,7 +482,7 @@ pub fn emit_table(_doc: &Value, ops: &[Op], setters: &Setters) -> String {
         };
         let _ = writeln!(
             t,
-            "    OperationMeta {{ id: {}, method: {}, path: {}, toolset: {}, tier: {}, permission: {}, summary: {}, description: {}, deprecated: {}, params: &[{}], body: {}, response: ResponseKind::{}, input_schema: {} }},",
+            "    OperationMeta {{ id: {}, method: {}, path: {}, toolset: {}, tier: {}, permission: {}, summary: {}, description: {}, deprecated: {}, excluded: {}, params: &[{}], body: {}, response: ResponseKind::{}, input_schema: {} }},",
             lit(&op.id),
             lit(&op.method),
             lit(&op.path),
@@ -487,6 +492,9 @@ pub fn emit_table(_doc: &Value, ops: &[Op], setters: &Setters) -> String {
             lit(&op.summary),
             lit(&op.description),
             op.deprecated,
+            op.excluded
+                .as_deref()
+                .map_or("None".to_string(), |e| format!("Some({})", lit(e))),
             params.join(", "),
             body,
             op.response,

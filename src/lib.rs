@@ -25,7 +25,10 @@
 //! ```
 
 pub mod client;
+pub mod config;
 pub mod error;
+pub mod http;
+pub mod mcp;
 pub mod ops;
 
 pub use client::{ApiKey, Client, ClientBuilder, types};

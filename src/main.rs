@@ -1,5 +1,215 @@
-fn main() {
-    for op in vtmcp::ops::OPERATIONS {
-        println!("{} {} {}", op.id, op.method, op.path);
+//! The `vtmcp` binary: `vtmcp serve` (the default) runs the MCP server on stdio or Streamable
+//! HTTP; `vtmcp tools` prints the tool catalog for the given flags. Logs go to stderr only.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vtmcp::config::{self, Config, SelectionInput};
+use vtmcp::mcp::VtServer;
+
+#[derive(Parser, Debug)]
+#[command(name = "vtmcp", version, about = "VirusTotal API v3 as an MCP server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    flags: Flags,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the MCP server (the default).
+    Serve,
+    /// Print the tools the given flags enable: name, toolset, tier, permission, method, path.
+    Tools {
+        /// Print JSON (the MCP tool definitions plus vtmcp's metadata).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Transport {
+    Stdio,
+    Http,
+}
+
+#[derive(clap::Args, Debug)]
+struct Flags {
+    /// Toolsets to enable (spec tags, `default`, `all`), comma-separated.
+    #[arg(long, global = true, env = "VTMCP_TOOLSETS", value_delimiter = ',')]
+    toolsets: Vec<String>,
+    /// Individual tools to enable, comma-separated (alone: only these tools).
+    #[arg(long, global = true, env = "VTMCP_TOOLS", value_delimiter = ',')]
+    tools: Vec<String>,
+    /// Tiers and licences of the key: public (default), premium, threat-landscape, private-scanning, feeds, monitor, monitor-partner, admin, gti.
+    #[arg(long, global = true, env = "VT_TIER", value_delimiter = ',')]
+    tier: Vec<String>,
+    /// Enable tools that send content to VirusTotal (scans, uploads, rescans).
+    #[arg(long, global = true, env = "VTMCP_ALLOW_SUBMIT")]
+    allow_submit: bool,
+    /// Enable tools that create, change or delete data in VirusTotal.
+    #[arg(long, global = true, env = "VTMCP_ALLOW_WRITE")]
+    allow_write: bool,
+    /// Directory where binary results (samples, PCAPs, feed batches) are written.
+    #[arg(long, global = true, env = "VTMCP_DOWNLOAD_DIR")]
+    download_dir: Option<PathBuf>,
+    /// Largest tool result, in tokens (about 4 characters each).
+    #[arg(
+        long,
+        global = true,
+        env = "VTMCP_MAX_OUTPUT_TOKENS",
+        default_value_t = 20_000
+    )]
+    max_output_tokens: usize,
+    /// VirusTotal API base URL.
+    #[arg(long, global = true, env = "VT_BASE_URL", default_value = vtmcp::client::DEFAULT_BASE_URL)]
+    base_url: String,
+    /// Transport for `serve`.
+    #[arg(long, global = true, value_enum, default_value_t = Transport::Stdio, env = "VTMCP_TRANSPORT")]
+    transport: Transport,
+    /// Address for `--transport http`, e.g. 127.0.0.1:8765.
+    #[arg(
+        long,
+        global = true,
+        env = "VTMCP_LISTEN",
+        default_value = "127.0.0.1:8765"
+    )]
+    listen: String,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let config = match build_config(&cli.flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vtmcp: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Tools { json } => print_tools(&config, json),
+        Command::Serve => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(serve(config, &cli.flags))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vtmcp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build_config(f: &Flags) -> Result<Config, String> {
+    let selection = config::selection(&SelectionInput {
+        toolsets: f.toolsets.clone(),
+        tools: f.tools.clone(),
+        tiers: f.tier.clone(),
+        allow_submit: f.allow_submit,
+        allow_write: f.allow_write,
+    })?;
+    Ok(Config {
+        api_key: config::api_key_from_env()?,
+        base_url: f.base_url.clone(),
+        selection,
+        download_dir: f.download_dir.clone(),
+        max_output_tokens: f.max_output_tokens.max(1000),
+        ..Config::default()
+    })
+}
+
+fn print_tools(config: &Config, json: bool) -> Result<(), String> {
+    let server = VtServer::new(config).map_err(|e| e.to_string())?;
+    let listed: Vec<_> = server
+        .entries()
+        .iter()
+        .filter(|e| e.hidden.is_none())
+        .collect();
+    if json {
+        let out: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|e| {
+                let mut t = serde_json::to_value(&e.tool).unwrap_or_default();
+                if let Some(op) = e.op {
+                    t["_vtmcp"] = serde_json::json!({"toolset": op.toolset, "tier": op.tier, "permission": op.permission, "method": op.method, "path": op.path});
+                }
+                t
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
+    } else {
+        for e in listed {
+            if let Some(op) = e.op {
+                println!(
+                    "{:<48} {:<18} {:<16} {:<7} {:<6} {}",
+                    op.id, op.toolset, op.tier, op.permission, op.method, op.path
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
+    use rmcp::ServiceExt;
+    let server = VtServer::new(&config).map_err(|e| e.to_string())?;
+    if config.api_key.is_none() {
+        tracing::warn!(
+            "no VirusTotal API key (VT_API_KEY): tools are listed, calls will explain how to set it"
+        );
+    }
+    match flags.transport {
+        Transport::Stdio => {
+            let running = server
+                .serve(rmcp::transport::stdio())
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::select! {
+                r = running.waiting() => { r.map_err(|e| e.to_string())?; }
+                _ = shutdown_signal() => { tracing::info!("shutting down on signal"); }
+            }
+            Ok(())
+        }
+        Transport::Http => {
+            vtmcp::http::serve(
+                server,
+                &flags.listen,
+                std::env::var("VTMCP_HTTP_TOKEN").ok(),
+                shutdown_signal(),
+            )
+            .await
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -101,6 +101,8 @@ pub struct OperationMeta {
     pub description: &'static str,
     /// Deprecated by VirusTotal.
     pub deprecated: bool,
+    /// `x-vt-tool-excluded`: why the operation is not an MCP tool (None: it is one).
+    pub excluded: Option<&'static str>,
     /// Path, query and header parameters.
     pub params: &'static [ParamMeta],
     /// How the body is built.

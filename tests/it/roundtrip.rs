@@ -41,7 +41,7 @@ const SHARED: &[(&str, &str, Option<&str>)] = &[
         Some("related_references"),
     ),
     ("urls/get_url.json", "get_url", None),
-    ("urls/post_url_analysis_descriptor.json", "scan_url", None),
+    ("urls/post_url_analysis_descriptor.json", "submit_url", None),
     (
         "urls/post_url_analyse_descriptor_no_links.json",
         "rescan_url",

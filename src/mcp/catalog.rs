@@ -1,0 +1,281 @@
+//! The tool catalog: one MCP tool per spec operation (from [`crate::ops::OPERATIONS`]) and the
+//! rules that decide which tools a session sees (toolsets, allow-list, key tier, permissions).
+//!
+//! Which permission class an operation belongs to is decided once, in the spec
+//! (`x-vt-permission`); the tier in `x-vt-tier`; tools are never guessed per call.
+
+use crate::ops::{OPERATIONS, OperationMeta, ResponseKind};
+use rmcp::model::{Tool, ToolAnnotations};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The everyday-triage toolset: small on purpose (it is what most sessions load).
+pub const DEFAULT_TOOLSET: &[&str] = &[
+    "get_file",
+    "get_url",
+    "get_domain",
+    "get_ip_address",
+    "list_file_related_objects",
+    "list_url_related_objects",
+    "list_domain_related_objects",
+    "list_ip_address_related_objects",
+    "get_analysis",
+    "search",
+    "get_file_behaviour_summary",
+    "get_file_behaviour_mitre_trees",
+    "list_file_comments",
+];
+
+/// Licences and tiers a key can have, as named in `x-vt-tier`.
+pub const TIERS: &[&str] = &[
+    "public",
+    "premium",
+    "threat-landscape",
+    "private-scanning",
+    "feeds",
+    "monitor",
+    "monitor-partner",
+    "admin",
+    "gti",
+];
+
+/// What a session may do beyond reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// `--allow-submit`: tools that send content to VirusTotal (scans, uploads, rescans).
+    pub submit: bool,
+    /// `--allow-write`: tools that create, change or delete (comments, votes, rulesets …).
+    pub write: bool,
+}
+
+/// The rules that decide which tools are listed.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Toolsets by name (tags, `default`, `all`).
+    pub toolsets: BTreeSet<String>,
+    /// Individual tools by name.
+    pub tools: BTreeSet<String>,
+    /// Tiers and licences of the key (`public` is always included).
+    pub tiers: BTreeSet<String>,
+    /// Permissions granted.
+    pub permissions: Permissions,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            toolsets: BTreeSet::from(["default".to_string()]),
+            tools: BTreeSet::new(),
+            tiers: BTreeSet::from(["public".to_string()]),
+            permissions: Permissions::default(),
+        }
+    }
+}
+
+/// Every toolset name: the spec's tags plus `default` and `all`.
+pub fn toolset_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.toolset).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.insert(0, "all");
+    names.insert(0, "default");
+    names
+}
+
+/// Why a known tool is not available in this session, and what enables it.
+pub fn hidden_reason(op: &OperationMeta, sel: &Selection) -> Option<String> {
+    let in_toolsets = sel.toolsets.contains("all")
+        || sel.toolsets.contains(op.toolset)
+        || (sel.toolsets.contains("default") && DEFAULT_TOOLSET.contains(&op.id))
+        || sel.tools.contains(op.id);
+    if !in_toolsets {
+        return Some(format!(
+            "tool `{}` is in the `{}` toolset, which is not enabled: start vtmcp with --toolsets {} (or VTMCP_TOOLSETS), or --tools {}",
+            op.id, op.toolset, op.toolset, op.id
+        ));
+    }
+    if !tier_allows(op.tier, &sel.tiers) {
+        return Some(format!(
+            "tool `{}` needs a VirusTotal key with the `{}` tier or licence: if your key has it, start vtmcp with --tier {} (or VT_TIER)",
+            op.id, op.tier, op.tier
+        ));
+    }
+    match op.permission {
+        "submit" if !sel.permissions.submit => Some(format!(
+            "tool `{}` sends content to VirusTotal, where it becomes visible to others: start vtmcp with --allow-submit (or VTMCP_ALLOW_SUBMIT=1) to enable it",
+            op.id
+        )),
+        "write" if !sel.permissions.write => Some(format!(
+            "tool `{}` changes or deletes data in VirusTotal: start vtmcp with --allow-write (or VTMCP_ALLOW_WRITE=1) to enable it",
+            op.id
+        )),
+        _ => None,
+    }
+}
+
+fn tier_allows(tier: &str, tiers: &BTreeSet<String>) -> bool {
+    tier == "public" || tiers.contains(tier)
+}
+
+/// The full input schema of an operation's tool (with examples), used for validation.
+pub fn full_schema(op: &OperationMeta) -> Map<String, Value> {
+    let mut schema: Map<String, Value> =
+        serde_json::from_str(op.input_schema).expect("generated schema is JSON");
+    if op.method == "GET" && op.response == ResponseKind::Json {
+        schema["properties"].as_object_mut().expect("properties").insert(
+            "fields".into(),
+            json!({"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 128}, "maxItems": 64,
+                   "description": "Attributes to keep.", "example": ["last_analysis_stats", "names"]}),
+        );
+    }
+    schema
+}
+
+/// The MCP tool definition of an operation.
+pub fn tool_for(op: &'static OperationMeta, sel: &Selection) -> Tool {
+    let mut schema = full_schema(op);
+    compact_schema(&mut schema, sel.tiers.contains("premium"));
+    // A listed tool is always within the key's tier (others are hidden), so the tier is not
+    // repeated here; `vtmcp tools` and the snapshot show it.
+    let mut description = op.description.to_string();
+    match op.permission {
+        "submit" => description.push_str(" Sends content to VirusTotal."),
+        "write" => description.push_str(" Changes data in VirusTotal."),
+        _ => {}
+    }
+    if op.response == ResponseKind::Bytes {
+        description
+            .push_str(" Saved to the download directory; the result gives path, size and SHA-256.");
+    }
+    if op.deprecated {
+        description.insert_str(0, "Deprecated. ");
+    }
+    Tool::new(op.id, description, Arc::new(schema))
+        .with_title(op.summary)
+        .with_annotations(annotations(op.method))
+}
+
+/// Annotations from the HTTP method: GET reads; DELETE destroys; GET, PUT and DELETE are
+/// idempotent; every tool reaches the open world (VirusTotal). `destructiveHint` is only
+/// meaningful for tools that write, so read-only tools leave it out.
+pub fn annotations(method: &str) -> ToolAnnotations {
+    let a = ToolAnnotations::new()
+        .read_only(method == "GET")
+        .idempotent(matches!(method, "GET" | "PUT" | "DELETE"))
+        .open_world(true);
+    if method == "GET" {
+        a
+    } else {
+        a.destructive(method == "DELETE")
+    }
+}
+
+/// Drops what costs context without helping a model choose arguments (examples, descriptions
+/// that repeat the bounds, nested descriptions, empty `required` lists). The full schema is
+/// still used to validate and to word error messages.
+///
+/// Relationship enums carry `x-vt-premium` (names a public key cannot use): with a premium key
+/// every name is listed; with a public key those names are left out of the listed enum.
+fn compact_schema(schema: &mut Map<String, Value>, premium: bool) {
+    if schema
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.is_empty())
+    {
+        schema.remove("required");
+    }
+    // Unknown arguments are still refused: validation uses the full schema.
+    schema.remove("additionalProperties");
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, p) in props.iter_mut() {
+            if let Some(m) = p.as_object_mut() {
+                for k in ["example", "maxLength", "minLength", "maxItems"] {
+                    m.remove(k);
+                }
+                if name == "relationships" {
+                    m.remove("pattern");
+                    m.insert(
+                        "description".into(),
+                        json!("Comma-separated relationship names to embed as descriptors."),
+                    );
+                }
+                if m.get("pattern")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.contains("(?!"))
+                {
+                    m.remove("pattern");
+                }
+                if matches!(name.as_str(), "limit" | "cursor") {
+                    m.remove("description");
+                }
+                if let Some(Value::Array(premium_names)) = m.remove("x-vt-premium") {
+                    if premium {
+                        m.insert("description".into(), json!("Relationship name."));
+                    } else {
+                        if let Some(Value::Array(e)) = m.get_mut("enum") {
+                            e.retain(|v| !premium_names.contains(v));
+                        }
+                        m.insert(
+                            "description".into(),
+                            json!("Relationship name (premium-only names omitted: public key)."),
+                        );
+                    }
+                }
+            }
+            strip_nested(p, 0);
+        }
+    }
+}
+
+fn strip_nested(v: &mut Value, depth: usize) {
+    if let Value::Object(m) = v {
+        if depth > 0 {
+            m.remove("example");
+            m.remove("description");
+        }
+        if m.get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.is_empty())
+        {
+            m.remove("required");
+        }
+        for key in ["properties"] {
+            if let Some(Value::Object(props)) = m.get_mut(key) {
+                for p in props.values_mut() {
+                    strip_nested(p, depth + 1);
+                }
+            }
+        }
+        if let Some(items) = m.get_mut("items") {
+            strip_nested(items, depth + 1);
+        }
+    }
+}
+
+/// One entry of the catalog: a generated tool (backed by an operation) or a composite one.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The MCP tool.
+    pub tool: Tool,
+    /// The operation behind a generated tool.
+    pub op: Option<&'static OperationMeta>,
+    /// Why the tool is not listed in this session, if it is not.
+    pub hidden: Option<String>,
+    /// The schema arguments are validated against (the listed one is a compact copy).
+    pub schema: Arc<Map<String, Value>>,
+}
+
+/// Every generated tool with its visibility under `sel`. Excluded operations are not tools.
+pub fn generated_entries(sel: &Selection) -> Vec<Entry> {
+    OPERATIONS
+        .iter()
+        .filter(|op| op.excluded.is_none())
+        .map(|op| Entry {
+            tool: tool_for(op, sel),
+            op: Some(op),
+            hidden: hidden_reason(op, sel),
+            schema: Arc::new(full_schema(op)),
+        })
+        .collect()
+}

@@ -1,0 +1,430 @@
+//! Turning call outcomes into MCP results: `structuredContent` plus a text block, `fields`
+//! projection, the output budget (biggest members cut first, with a note saying what was cut and
+//! how to get it), binary bodies written to the download directory, and error results a model
+//! can act on.
+
+use crate::Error;
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+/// Keeps only the requested attributes of every object in a VT response (`data` object or list).
+pub fn project(v: &mut Value, fields: &[String]) {
+    if fields.is_empty() {
+        return;
+    }
+    let keep = |obj: &mut Value| {
+        if let Some(attrs) = obj.get_mut("attributes").and_then(Value::as_object_mut) {
+            attrs.retain(|k, _| fields.iter().any(|f| f == k));
+        }
+    };
+    match v.get_mut("data") {
+        Some(Value::Array(items)) => items.iter_mut().for_each(keep),
+        Some(obj @ Value::Object(_)) => {
+            if obj.get("attributes").is_some() {
+                keep(obj)
+            } else if let Some(m) = obj.as_object_mut() {
+                // Free-form `data` maps (behaviour summaries, quotas): keep the named keys.
+                m.retain(|k, _| fields.iter().any(|f| f == k));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Members dropped first when a result is over budget: large, rarely needed in full.
+const HEAVY: &[&str] = &[
+    "last_analysis_results",
+    "results",
+    "pe_info",
+    "whois",
+    "last_http_response_headers",
+    "html_meta",
+    "trackers",
+    "exiftool",
+    "signature_info",
+    "crowdsourced_ids_results",
+    "sigma_analysis_results",
+    "last_https_certificate",
+    "processes_tree",
+    "trid",
+];
+
+fn size(v: &Value) -> usize {
+    serde_json::to_string(v).map(|s| s.len()).unwrap_or(0)
+}
+
+/// Makes `v` fit in `budget` characters of JSON. Returns notes on what was cut.
+pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
+    let mut notes = vec![];
+    if size(v) <= budget {
+        return notes;
+    }
+    // 1. Known heavy members, wherever they are, biggest first.
+    let mut found = vec![];
+    collect_heavy(v, String::new(), &mut found);
+    found.sort_by_key(|f| std::cmp::Reverse(f.1));
+    for (path, bytes) in found {
+        if size(v) <= budget {
+            break;
+        }
+        if remove_path(v, &path) {
+            let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+            notes.push(format!(
+                "dropped {path} ({bytes} bytes): request it alone with fields=[\"{name}\"]"
+            ));
+        }
+    }
+    // 2. Long lists: keep the head.
+    while size(v) > budget {
+        let Some((path, len)) = largest_array(v, String::new()) else {
+            break;
+        };
+        if len <= 1 {
+            break;
+        }
+        let keep = len / 2;
+        if let Some(Value::Array(a)) = v.pointer_mut(&path) {
+            a.truncate(keep);
+        }
+        notes.push(format!("kept the first {keep} of {len} items of {path}: use limit/cursor or fields to see the rest"));
+    }
+    // 3. Long strings.
+    while size(v) > budget {
+        let Some((path, len)) = largest_string(v, String::new()) else {
+            break;
+        };
+        if len <= 200 {
+            break;
+        }
+        if let Some(Value::String(s)) = v.pointer_mut(&path) {
+            let cut: String = s.chars().take(len / 2).collect();
+            *s = format!("{cut}… [cut]");
+        }
+        notes.push(format!("shortened {path} from {len} characters"));
+    }
+    notes
+}
+
+fn collect_heavy(v: &Value, at: String, out: &mut Vec<(String, usize)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                if HEAVY.contains(&k.as_str()) {
+                    out.push((p, size(x)));
+                } else {
+                    collect_heavy(x, p, out);
+                }
+            }
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| collect_heavy(x, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
+
+fn remove_path(v: &mut Value, path: &str) -> bool {
+    let Some((parent, key)) = path.rsplit_once('/') else {
+        return false;
+    };
+    let key = key.replace("~1", "/").replace("~0", "~");
+    match v.pointer_mut(parent) {
+        Some(Value::Object(m)) => m.remove(&key).is_some(),
+        _ => false,
+    }
+}
+
+fn largest_array(v: &Value, at: String) -> Option<(String, usize)> {
+    let mut best: Option<(String, usize, usize)> = None;
+    fn walk(v: &Value, at: String, best: &mut Option<(String, usize, usize)>) {
+        match v {
+            Value::Array(a) => {
+                let s = size(v);
+                if a.len() > 1 && best.as_ref().is_none_or(|b| s > b.2) {
+                    *best = Some((at.clone(), a.len(), s));
+                }
+                a.iter()
+                    .enumerate()
+                    .for_each(|(i, x)| walk(x, format!("{at}/{i}"), best));
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    walk(
+                        x,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        best,
+                    )
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, at, &mut best);
+    best.map(|(p, n, _)| (p, n))
+}
+
+fn largest_string(v: &Value, at: String) -> Option<(String, usize)> {
+    let mut best: Option<(String, usize)> = None;
+    fn walk(v: &Value, at: String, best: &mut Option<(String, usize)>) {
+        match v {
+            Value::String(s) => {
+                let n = s.chars().count();
+                if best.as_ref().is_none_or(|b| n > b.1) {
+                    *best = Some((at, n));
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), best)),
+            Value::Object(m) => {
+                for (k, x) in m {
+                    walk(
+                        x,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        best,
+                    )
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(v, at, &mut best);
+    best
+}
+
+/// A successful JSON result: the value as `structuredContent` and as compact JSON text, after
+/// the budget. Cut notes go into `structuredContent._vtmcp.truncated` and the text.
+pub fn json_result(mut v: Value, budget_chars: usize) -> CallToolResult {
+    let notes = fit_budget(&mut v, budget_chars.saturating_sub(512));
+    let mut structured = match v {
+        Value::Object(m) => m,
+        other => {
+            let mut m = Map::new();
+            m.insert("result".into(), other);
+            m
+        }
+    };
+    if !notes.is_empty() {
+        structured.insert("_vtmcp".into(), json!({"truncated": notes}));
+    }
+    let structured = Value::Object(structured);
+    let text = serde_json::to_string(&structured).unwrap_or_default();
+    let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+    r.structured_content = Some(structured);
+    r
+}
+
+/// An error result (`isError: true`) with a message a model can act on.
+pub fn error_result(message: impl Into<String>) -> CallToolResult {
+    let message = message.into();
+    let mut r = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
+    r.structured_content = Some(json!({"error": message}));
+    r
+}
+
+/// What to tell the model about an error, including the next step.
+pub fn describe_error(tool: &str, e: &Error) -> String {
+    match e {
+        Error::InvalidInput { argument, problem } => {
+            format!(
+                "{tool}: invalid argument `{argument}`: {problem}. Nothing was sent to VirusTotal."
+            )
+        }
+        Error::Api {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            let next = match (status, code.as_str()) {
+                (401, _) => "Check the API key (VT_API_KEY); it was rejected.",
+                (403, _) => {
+                    "Your key lacks the tier or licence this needs; start vtmcp with the matching --tier only if the key has it."
+                }
+                (404, _) => {
+                    "VirusTotal does not know this object. Check the identifier; for a URL or file, scanning it (if enabled) creates one."
+                }
+                (409, _) => "It already exists (for votes: you already voted).",
+                (429, _) => {
+                    "The key's quota is used up: wait a minute (per-minute quota) or until 00:00 UTC (daily quota)."
+                }
+                (400, "NotAvailableYet") => {
+                    "Not available yet; try again later (feed batches appear about an hour after the minute)."
+                }
+                (s, _) if *s >= 500 => "A VirusTotal-side problem; try again shortly.",
+                _ => "Check the arguments.",
+            };
+            format!("{tool} failed: VirusTotal {code} (HTTP {status}): {message}. {next}")
+        }
+        Error::Http { status, body } => {
+            format!(
+                "{tool} failed: HTTP {status} from VirusTotal{}. Try again later.",
+                if body.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {body}")
+                }
+            )
+        }
+        Error::Timeout { .. } => format!(
+            "{tool} timed out waiting for VirusTotal. Try again, or narrow the request (limit, fields)."
+        ),
+        Error::Transport { message, .. } => format!(
+            "{tool} could not reach VirusTotal: {message}. Check the network and VT_BASE_URL."
+        ),
+        other => format!("{tool} failed: {other}"),
+    }
+}
+
+/// Where binary results are written.
+#[derive(Debug, Clone)]
+pub struct Downloads {
+    /// The configured directory (None: binary tools explain how to set one).
+    pub dir: Option<PathBuf>,
+    /// The largest body written (bytes).
+    pub max_bytes: u64,
+}
+
+/// Streams a binary body into the download directory, hashing it on the way.
+pub async fn save_bytes(
+    downloads: &Downloads,
+    tool: &str,
+    hint: &str,
+    stream: crate::client::ByteStream,
+) -> Result<Value, String> {
+    use futures::StreamExt;
+    use sha2::Digest;
+    use tokio::io::AsyncWriteExt;
+    let Some(dir) = &downloads.dir else {
+        return Err(format!(
+            "{tool} returns a file, which is never put into the conversation. Start vtmcp with --download-dir DIR (or VTMCP_DOWNLOAD_DIR) to have it saved there."
+        ));
+    };
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let name = file_name(tool, hint);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.part"));
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut total: u64 = 0;
+    let mut inner = stream.into_inner();
+    while let Some(chunk) = inner.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(format!(
+                    "{tool}: the download broke off after {total} bytes: {}",
+                    e.without_url()
+                ));
+            }
+        };
+        total += chunk.len() as u64;
+        if total > downloads.max_bytes {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(format!(
+                "{tool}: the body exceeds the {} byte limit; nothing was kept",
+                downloads.max_bytes
+            ));
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
+    drop(file);
+    tokio::fs::rename(&tmp, &path)
+        .await
+        .map_err(|e| format!("renaming to {}: {e}", path.display()))?;
+    Ok(
+        json!({"saved_to": path.display().to_string(), "size": total, "sha256": hex::encode(hasher.finalize())}),
+    )
+}
+
+fn file_name(tool: &str, hint: &str) -> String {
+    let clean: String = hint
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    if clean.is_empty() {
+        format!("{tool}-{stamp}.bin")
+    } else {
+        format!("{tool}-{clean}-{stamp}.bin")
+    }
+}
+
+/// Whether `p` is inside `dir` (used to refuse writing elsewhere).
+pub fn inside(dir: &Path, p: &Path) -> bool {
+    p.starts_with(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_keeps_requested_attributes() {
+        let mut v = json!({"data": {"type": "file", "id": "x", "attributes": {"names": ["a"], "size": 3, "md5": "m"}}});
+        project(&mut v, &["size".into(), "md5".into()]);
+        assert_eq!(v["data"]["attributes"], json!({"size": 3, "md5": "m"}));
+        let mut l =
+            json!({"data": [{"type": "url", "id": "1", "attributes": {"url": "u", "title": "t"}}]});
+        project(&mut l, &["url".into()]);
+        assert_eq!(l["data"][0]["attributes"], json!({"url": "u"}));
+    }
+
+    #[test]
+    fn budget_cuts_biggest_heavy_members_first_and_says_so() {
+        let engines: Map<String, Value> = (0..70)
+            .map(|i| {
+                (
+                    format!("engine{i}"),
+                    json!({"category": "undetected", "result": null, "engine_version": "1.2.3"}),
+                )
+            })
+            .collect();
+        let mut v = json!({"data": {"attributes": {"names": ["a"], "last_analysis_results": engines, "whois": "w".repeat(300)}}});
+        let notes = fit_budget(&mut v, 1000);
+        assert!(
+            v["data"]["attributes"]
+                .get("last_analysis_results")
+                .is_none()
+        );
+        assert_eq!(v["data"]["attributes"]["names"], json!(["a"]));
+        assert!(
+            notes[0].contains("last_analysis_results") && notes[0].contains("fields"),
+            "{notes:?}"
+        );
+        assert!(size(&v) <= 1000);
+    }
+
+    #[test]
+    fn budget_halves_long_lists() {
+        let mut v = json!({"data": (0..500).map(|i| json!({"id": i})).collect::<Vec<_>>()});
+        let notes = fit_budget(&mut v, 2000);
+        assert!(size(&v) <= 2000);
+        assert!(notes.iter().any(|n| n.contains("kept the first")));
+    }
+}

@@ -1,0 +1,232 @@
+//! The real binary: spawned on stdio and driven by an rmcp client, and the Streamable HTTP
+//! transport's gate (token, Origin, body size, bind address).
+
+use crate::mcp::text;
+use crate::support::{TEST_KEY, mock_vt};
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::TokioChildProcess;
+use serde_json::{Value, json};
+use wiremock::{Mock, ResponseTemplate, matchers};
+
+#[tokio::test]
+async fn the_binary_serves_mcp_on_stdio() {
+    let server = mock_vt().await;
+    let body: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ip_address.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    Mock::given(matchers::path("/ip_addresses/8.8.8.8"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&body))
+        .mount(&server)
+        .await;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"));
+    cmd.env_clear()
+        .env("VT_API_KEY", TEST_KEY)
+        .env("VT_BASE_URL", server.uri())
+        .env("VTMCP_TOOLSETS", "default,ip_addresses")
+        .env("RUST_LOG", "trace");
+    let (transport, stderr) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let logs = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut s = String::new();
+        stderr.unwrap().read_to_string(&mut s).await.unwrap();
+        s
+    });
+    let client = ().serve(transport).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(
+        tools.iter().any(|t| t.name == "list_ip_address_comments"),
+        "ip_addresses toolset enabled"
+    );
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("get_ip_address").with_arguments(
+                json!({"ip": "8.8.8.8", "fields": ["as_owner"]})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert_eq!(
+        r.structured_content.unwrap()["data"]["attributes"]["as_owner"],
+        "GOOGLE"
+    );
+    let sent = server.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].headers.get("x-apikey").unwrap(), TEST_KEY);
+    assert!(
+        sent[0]
+            .headers
+            .get("user-agent")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("vtmcp/")
+    );
+    // An error path too, then the log at trace level must not contain the key.
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("get_ip_address")
+                .with_arguments(json!({"ip": "1.2.3.4"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+    client.cancel().await.unwrap();
+    let logs = logs.await.unwrap();
+    assert!(
+        logs.contains("TRACE") || logs.contains("DEBUG"),
+        "trace logging was on"
+    );
+    assert!(!logs.contains(TEST_KEY), "the API key leaked into the log");
+}
+
+#[tokio::test]
+async fn the_binary_refuses_bad_flags_with_the_valid_names() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .args(["--toolsets", "nope", "tools"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown toolset `nope`") && err.contains("files") && err.contains("default"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .args(["--tier", "gold", "tools"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown tier `gold`"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .args(["serve", "--transport", "http", "--listen", "0.0.0.0:0"])
+        .env_remove("VTMCP_HTTP_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("without a bearer token"));
+}
+
+#[tokio::test]
+async fn tools_command_prints_the_catalog() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .args(["tools", "--toolsets", "files", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let tools: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let get_file = tools.iter().find(|t| t["name"] == "get_file").unwrap();
+    assert_eq!(
+        get_file["_vtmcp"],
+        json!({"toolset": "files", "tier": "public", "permission": "read", "method": "GET", "path": "/files/{id}"})
+    );
+    assert!(
+        tools
+            .iter()
+            .all(|t| t["_vtmcp"]["permission"] == "read" && t["_vtmcp"]["tier"] == "public")
+    );
+}
+
+async fn http_server(token: Option<&str>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let cfg = crate::mcp::config("http://127.0.0.1:9", &["default"], &[], false, false);
+    let server = vtmcp::mcp::VtServer::new(&cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let token = token.map(str::to_string);
+    tokio::spawn(vtmcp::http::serve_listener(
+        server,
+        listener,
+        token,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (format!("http://{addr}/mcp"), tx)
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+}
+
+#[tokio::test]
+async fn http_transport_checks_token_origin_and_size() {
+    let (url, _stop) = http_server(Some("s3cret-token")).await;
+    let http = reqwest::Client::new();
+    let post = |auth: Option<&str>, origin: Option<&str>, body: String| {
+        let mut r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send()
+    };
+    let init = initialize().to_string();
+    assert_eq!(post(None, None, init.clone()).await.unwrap().status(), 401);
+    assert_eq!(
+        post(Some("Bearer wrong"), None, init.clone())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(
+            Some("Bearer s3cret-token"),
+            Some("https://evil.example"),
+            init.clone()
+        )
+        .await
+        .unwrap()
+        .status(),
+        403
+    );
+    let huge = json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"pad": "x".repeat(2 * 1024 * 1024)}}).to_string();
+    assert_eq!(
+        post(Some("Bearer s3cret-token"), None, huge)
+            .await
+            .unwrap()
+            .status(),
+        413
+    );
+    let ok = post(
+        Some("Bearer s3cret-token"),
+        Some("http://localhost:3000"),
+        init,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    let text = ok.text().await.unwrap();
+    assert!(text.contains("\"vtmcp\""), "{text}");
+}
+
+#[test]
+fn non_loopback_bind_needs_a_token() {
+    let any: std::net::SocketAddr = "0.0.0.0:8765".parse().unwrap();
+    assert!(
+        vtmcp::http::check_bind(&any, None)
+            .unwrap_err()
+            .contains("VTMCP_HTTP_TOKEN")
+    );
+    assert!(vtmcp::http::check_bind(&any, Some("t")).is_ok());
+    assert!(vtmcp::http::check_bind(&"127.0.0.1:1".parse().unwrap(), None).is_ok());
+}

@@ -1,0 +1,509 @@
+//! The MCP server through a real rmcp client over an in-process duplex: initialize, tools/list
+//! under several flag combinations, tools/call for every generated tool against a mock
+//! VirusTotal, error results for bad or hidden calls, and the committed tool snapshot.
+
+use crate::support::{TEST_KEY, mock_vt, resolve, sample_call, sample_instance, spec_op};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use vtmcp::config::{Config, SelectionInput, selection};
+use vtmcp::mcp::VtServer;
+use vtmcp::ops::OPERATIONS;
+use wiremock::{Mock, ResponseTemplate, matchers};
+
+pub const ALL_TIERS: &[&str] = &[
+    "premium",
+    "threat-landscape",
+    "private-scanning",
+    "feeds",
+    "monitor",
+    "monitor-partner",
+    "admin",
+    "gti",
+];
+
+pub fn config(base: &str, toolsets: &[&str], tiers: &[&str], submit: bool, write: bool) -> Config {
+    Config {
+        api_key: Some(vtmcp::ApiKey::new(TEST_KEY)),
+        base_url: base.to_string(),
+        selection: selection(&SelectionInput {
+            toolsets: toolsets.iter().map(|s| s.to_string()).collect(),
+            tools: vec![],
+            tiers: tiers.iter().map(|s| s.to_string()).collect(),
+            allow_submit: submit,
+            allow_write: write,
+        })
+        .unwrap(),
+        ..Config::default()
+    }
+}
+
+pub fn everything(base: &str) -> Config {
+    config(base, &["all"], ALL_TIERS, true, true)
+}
+
+pub async fn connect(config: &Config) -> RunningService<RoleClient, ()> {
+    let server = VtServer::new(config).unwrap();
+    let (s, c) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(s).await {
+            let _ = running.waiting().await;
+        }
+    });
+    ().serve(c).await.unwrap()
+}
+
+pub async fn call(
+    client: &RunningService<RoleClient, ()>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
+    let params = CallToolRequestParams::new(name.to_string())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    client.call_tool(params).await.unwrap()
+}
+
+pub fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn initialize_reports_the_server_and_instructions() {
+    let client = connect(&config(
+        "http://127.0.0.1:9",
+        &["default"],
+        &[],
+        false,
+        false,
+    ))
+    .await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("vtmcp")
+    );
+    let instructions = info.instructions.clone().unwrap();
+    assert!(instructions.contains("untrusted data"), "{instructions}");
+    assert!(
+        instructions.contains("Zero detections does not prove"),
+        "{instructions}"
+    );
+    assert!(instructions.contains("default"), "{instructions}");
+}
+
+#[tokio::test]
+async fn tools_list_follows_toolsets_tiers_and_permissions() {
+    let count = |f: &dyn Fn(&vtmcp::ops::OperationMeta) -> bool| {
+        OPERATIONS
+            .iter()
+            .filter(|o| o.excluded.is_none() && f(o))
+            .count()
+    };
+    let cases: Vec<(Config, usize)> = vec![
+        (
+            config("http://127.0.0.1:9", &["all"], ALL_TIERS, true, true),
+            count(&|_| true),
+        ),
+        (
+            config("http://127.0.0.1:9", &["all"], &[], false, false),
+            count(&|o| o.tier == "public" && o.permission == "read"),
+        ),
+        (
+            config("http://127.0.0.1:9", &["files"], &["premium"], false, false),
+            count(&|o| {
+                o.toolset == "files"
+                    && matches!(o.tier, "public" | "premium")
+                    && o.permission == "read"
+            }),
+        ),
+        (
+            config("http://127.0.0.1:9", &["files", "urls"], &[], true, false),
+            count(&|o| {
+                matches!(o.toolset, "files" | "urls")
+                    && o.tier == "public"
+                    && o.permission != "write"
+            }),
+        ),
+        (
+            config("http://127.0.0.1:9", &["feeds"], &["feeds"], false, false),
+            count(&|o| o.toolset == "feeds"),
+        ),
+        (
+            config("http://127.0.0.1:9", &["default"], &[], false, false),
+            vtmcp::mcp::catalog::DEFAULT_TOOLSET.len(),
+        ),
+    ];
+    for (cfg, expected) in cases {
+        let client = connect(&cfg).await;
+        let tools = client.list_all_tools().await.unwrap();
+        assert_eq!(tools.len(), expected, "{:?}", cfg.selection);
+        let names: BTreeSet<_> = tools.iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(names.len(), tools.len(), "duplicate tool names");
+    }
+}
+
+#[tokio::test]
+async fn every_generated_tool_calls_virustotal_through_mcp() {
+    let server = mock_vt().await;
+    let downloads = tempfile::tempdir().unwrap();
+    let mut cfg = everything(&server.uri());
+    cfg.download_dir = Some(downloads.path().to_path_buf());
+    let client = connect(&cfg).await;
+    let upload = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(upload.path(), b"sample bytes").unwrap();
+    let mut failures = vec![];
+    let mut called = 0;
+    for op in OPERATIONS.iter().filter(|o| o.excluded.is_none()) {
+        server.reset().await;
+        crate::support::install_catch_all(&server).await;
+        let (args, path, _) = sample_call(op, upload.path());
+        let (_, _, spec) = spec_op(op.id);
+        let ok = resolve(&spec["responses"]["200"]);
+        let template = match ok.get("content").and_then(Value::as_object) {
+            None => ResponseTemplate::new(200),
+            Some(c) if c.contains_key("application/json") => ResponseTemplate::new(200)
+                .set_body_json(sample_instance(&c["application/json"]["schema"], 0)),
+            Some(_) => ResponseTemplate::new(200)
+                .set_body_raw(b"binary-body".to_vec(), "application/octet-stream"),
+        };
+        Mock::given(matchers::method(op.method))
+            .and(matchers::path(path.clone()))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let r = call(&client, op.id, Value::Object(args)).await;
+        called += 1;
+        let sent = server.received_requests().await.unwrap();
+        if r.is_error == Some(true) || sent.len() != 1 || sent[0].url.path() != path {
+            failures.push(format!(
+                "{}: error={:?} requests={} text={}",
+                op.id,
+                r.is_error,
+                sent.len(),
+                text(&r).chars().take(300).collect::<String>()
+            ));
+            continue;
+        }
+        let structured = r.structured_content.clone().unwrap_or(Value::Null);
+        if op.response == vtmcp::ops::ResponseKind::Bytes {
+            let saved = structured["saved_to"].as_str().unwrap_or_default();
+            if std::fs::read(saved).ok().as_deref() != Some(b"binary-body".as_slice())
+                || structured["sha256"] != sha256_hex(b"binary-body")
+            {
+                failures.push(format!(
+                    "{}: binary not saved correctly: {structured}",
+                    op.id
+                ));
+            }
+        } else if structured.is_null() || text(&r).is_empty() {
+            failures.push(format!("{}: no structured content or text", op.id));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {called} tools failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[tokio::test]
+async fn errors_are_results_the_model_can_read() {
+    let server = mock_vt().await;
+    let client = connect(&config(
+        &server.uri(),
+        &["default", "files"],
+        &[],
+        false,
+        false,
+    ))
+    .await;
+    // Bad arguments: isError, the argument named, nothing sent.
+    for (tool, args, needle) in [
+        ("get_file", json!({"id": "not-a-hash"}), "`id`"),
+        ("get_file", json!({}), "missing required argument `id`"),
+        (
+            "get_file",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f", "colour": "red"}),
+            "unknown argument `colour`",
+        ),
+        (
+            "list_file_comments",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f", "limit": 500}),
+            "at most 40",
+        ),
+        (
+            "list_file_related_objects",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f", "relationship": "similar_files"}),
+            "--tier premium",
+        ),
+        (
+            "list_file_related_objects",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f", "relationship": "nope"}),
+            "must be one of",
+        ),
+    ] {
+        let r = call(&client, tool, args).await;
+        assert_eq!(r.is_error, Some(true), "{tool}");
+        assert!(text(&r).contains(needle), "{tool}: {}", text(&r));
+        assert!(text(&r).contains("Nothing was sent"), "{}", text(&r));
+    }
+    // A tool that exists but is not enabled says which flag enables it.
+    let r = call(
+        &client,
+        "add_file_comment",
+        json!({"id": "44d88612fea8a8f36de82e1278abb02f", "text": "x"}),
+    )
+    .await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("--allow-write"),
+        "{}",
+        text(&r)
+    );
+    let r = call(
+        &client,
+        "rescan_file",
+        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+    )
+    .await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("--allow-submit"),
+        "{}",
+        text(&r)
+    );
+    let r = call(
+        &client,
+        "download_file",
+        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+    )
+    .await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("--tier premium"),
+        "{}",
+        text(&r)
+    );
+    let r = call(&client, "get_graph", json!({"id": "g"})).await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("--toolsets graphs"),
+        "{}",
+        text(&r)
+    );
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "invalid or hidden calls must send nothing"
+    );
+    // VirusTotal errors: code, status and next step.
+    Mock::given(matchers::any())
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"error": {"code": "NotFoundError", "message": "File not found"}}),
+        ))
+        .mount(&server)
+        .await;
+    let r = call(
+        &client,
+        "get_file",
+        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+    )
+    .await;
+    let t = text(&r);
+    assert!(
+        r.is_error == Some(true)
+            && t.contains("NotFoundError")
+            && t.contains("404")
+            && t.contains("Check the identifier"),
+        "{t}"
+    );
+    // An unknown tool is a protocol error.
+    let e = client
+        .call_tool(CallToolRequestParams::new("no_such_tool"))
+        .await;
+    assert!(e.is_err(), "unknown tool must be a JSON-RPC error");
+}
+
+#[tokio::test]
+async fn without_a_key_calls_explain_and_send_nothing() {
+    let server = mock_vt().await;
+    let mut cfg = config(&server.uri(), &["default"], &[], false, false);
+    cfg.api_key = None;
+    let client = connect(&cfg).await;
+    assert_eq!(
+        client.list_all_tools().await.unwrap().len(),
+        vtmcp::mcp::catalog::DEFAULT_TOOLSET.len()
+    );
+    let r = call(
+        &client,
+        "get_file",
+        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+    )
+    .await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("VT_API_KEY"),
+        "{}",
+        text(&r)
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn binary_results_need_a_download_dir_and_fields_project() {
+    let server = mock_vt().await;
+    let client = connect(&config(
+        &server.uri(),
+        &["files"],
+        &["premium"],
+        false,
+        false,
+    ))
+    .await;
+    Mock::given(matchers::path(
+        "/files/44d88612fea8a8f36de82e1278abb02f/download",
+    ))
+    .respond_with(
+        ResponseTemplate::new(200).set_body_raw(b"MZ".to_vec(), "application/octet-stream"),
+    )
+    .mount(&server)
+    .await;
+    let r = call(
+        &client,
+        "download_file",
+        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+    )
+    .await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("--download-dir"),
+        "{}",
+        text(&r)
+    );
+    let body: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/file.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    Mock::given(matchers::path(format!(
+        "/files/{}",
+        body["data"]["id"].as_str().unwrap()
+    )))
+    .respond_with(ResponseTemplate::new(200).set_body_json(&body))
+    .mount(&server)
+    .await;
+    let r = call(
+        &client,
+        "get_file",
+        json!({"id": body["data"]["id"], "fields": ["last_analysis_stats", "meaningful_name"]}),
+    )
+    .await;
+    let attrs = &r.structured_content.unwrap()["data"]["attributes"];
+    assert_eq!(
+        attrs.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["last_analysis_stats", "meaningful_name"]
+    );
+}
+
+#[tokio::test]
+async fn oversized_results_are_cut_to_the_budget_with_a_note() {
+    let server = mock_vt().await;
+    let mut cfg = config(&server.uri(), &["files"], &[], false, false);
+    cfg.max_output_tokens = 1000;
+    let client = connect(&cfg).await;
+    let body: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/file.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    Mock::given(matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(&body))
+        .mount(&server)
+        .await;
+    let r = call(&client, "get_file", json!({"id": body["data"]["id"]})).await;
+    let t = text(&r);
+    assert!(t.len() <= 4000, "{} chars", t.len());
+    let s = r.structured_content.unwrap();
+    assert!(
+        s["_vtmcp"]["truncated"][0]
+            .as_str()
+            .unwrap()
+            .contains("last_analysis_results"),
+        "{s}"
+    );
+    assert_eq!(
+        s["data"]["attributes"]["meaningful_name"],
+        "invoice_2026_11.exe"
+    );
+}
+
+#[tokio::test]
+async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
+    let server = VtServer::new(&everything("http://127.0.0.1:9")).unwrap();
+    let toolsets = vtmcp::mcp::catalog::toolset_names();
+    let mut snapshot = vec![];
+    for e in server.entries() {
+        let t = &e.tool;
+        let name = t.name.as_ref();
+        assert!(
+            name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{name}"
+        );
+        assert!(
+            t.description.as_ref().is_some_and(|d| !d.is_empty()),
+            "{name}: description"
+        );
+        assert!(
+            t.title.as_ref().is_some_and(|d| !d.is_empty()),
+            "{name}: title"
+        );
+        assert_eq!(t.input_schema.get("type"), Some(&json!("object")), "{name}");
+        for k in ["oneOf", "anyOf", "allOf"] {
+            assert!(!t.input_schema.contains_key(k), "{name}: top-level {k}");
+        }
+        let a = t
+            .annotations
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: annotations"));
+        let op = e.op.unwrap();
+        assert!(toolsets.contains(&op.toolset), "{name}: toolset");
+        assert_eq!(a.read_only_hint, Some(op.method == "GET"), "{name}");
+        assert_eq!(a.open_world_hint, Some(true), "{name}");
+        assert_eq!(
+            a.idempotent_hint,
+            Some(matches!(op.method, "GET" | "PUT" | "DELETE")),
+            "{name}"
+        );
+        if op.method == "DELETE" {
+            assert_eq!(a.destructive_hint, Some(true), "{name}");
+        }
+        let mut v = serde_json::to_value(t).unwrap();
+        v["_vtmcp"] = json!({"toolset": op.toolset, "tier": op.tier, "permission": op.permission, "method": op.method, "path": op.path});
+        snapshot.push(v);
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/tools.json");
+    let fresh = serde_json::to_string_pretty(&snapshot).unwrap() + "\n";
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(path, &fresh).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "tests/snapshots/tools.json is stale: review the change, then run `UPDATE_SNAPSHOTS=1 cargo test --test it tool_snapshot` (or `cargo xtask codegen`)"
+    );
+}
