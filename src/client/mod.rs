@@ -19,6 +19,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
 
+pub mod ids;
 pub mod upload;
 
 pub use generated::{ByteStream, Client, ResponseValue, builder, types};
