@@ -21,6 +21,8 @@ pub struct Config {
     pub max_download_bytes: u64,
     /// Largest result, in tokens (≈ 4 characters each).
     pub max_output_tokens: usize,
+    /// First delay between polls of a submitted analysis.
+    pub poll_interval: std::time::Duration,
 }
 
 impl Default for Config {
@@ -32,6 +34,7 @@ impl Default for Config {
             download_dir: None,
             max_download_bytes: 700 * 1024 * 1024,
             max_output_tokens: 20_000,
+            poll_interval: std::time::Duration::from_secs(3),
         }
     }
 }

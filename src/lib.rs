@@ -30,6 +30,7 @@ pub mod error;
 pub mod http;
 pub mod mcp;
 pub mod ops;
+pub mod reports;
 
 pub use client::{ApiKey, Client, ClientBuilder, types};
 pub use error::{Error, ErrorCode};

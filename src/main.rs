@@ -143,9 +143,9 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
             .iter()
             .map(|e| {
                 let mut t = serde_json::to_value(&e.tool).unwrap_or_default();
-                if let Some(op) = e.op {
-                    t["_vtmcp"] = serde_json::json!({"toolset": op.toolset, "tier": op.tier, "permission": op.permission, "method": op.method, "path": op.path});
-                }
+                let m = &e.meta;
+                t["_vtmcp"] = serde_json::json!({"toolset": m.toolset, "tier": m.tier, "permission": m.permission,
+                    "method": e.op.map(|o| o.method), "path": e.op.map(|o| o.path)});
                 t
             })
             .collect();
@@ -155,12 +155,12 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
         );
     } else {
         for e in listed {
-            if let Some(op) = e.op {
-                println!(
-                    "{:<48} {:<18} {:<16} {:<7} {:<6} {}",
-                    op.id, op.toolset, op.tier, op.permission, op.method, op.path
-                );
-            }
+            let (method, path) = e.op.map_or(("", "(composite)"), |op| (op.method, op.path));
+            let m = &e.meta;
+            println!(
+                "{:<48} {:<18} {:<16} {:<7} {:<6} {}",
+                m.id, m.toolset, m.tier, m.permission, method, path
+            );
         }
     }
     Ok(())

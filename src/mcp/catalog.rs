@@ -12,19 +12,20 @@ use std::sync::Arc;
 
 /// The everyday-triage toolset: small on purpose (it is what most sessions load).
 pub const DEFAULT_TOOLSET: &[&str] = &[
-    "get_file",
-    "get_url",
-    "get_domain",
-    "get_ip_address",
-    "list_file_related_objects",
-    "list_url_related_objects",
-    "list_domain_related_objects",
-    "list_ip_address_related_objects",
+    "get_file_report",
+    "get_url_report",
+    "get_domain_report",
+    "get_ip_report",
+    "get_file_relationship",
+    "get_url_relationship",
+    "get_domain_relationship",
+    "get_ip_relationship",
+    "triage_iocs",
+    "scan_url",
+    "scan_file",
     "get_analysis",
     "search",
     "get_file_behaviour_summary",
-    "get_file_behaviour_mitre_trees",
-    "list_file_comments",
 ];
 
 /// Licences and tiers a key can have, as named in `x-vt-tier`.
@@ -73,9 +74,10 @@ impl Default for Selection {
     }
 }
 
-/// Every toolset name: the spec's tags plus `default` and `all`.
+/// Every toolset name: the spec's tags, `reports` (composite tools), `default` and `all`.
 pub fn toolset_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.toolset).collect();
+    names.push(crate::reports::TOOLSET);
     names.sort_unstable();
     names.dedup();
     names.insert(0, "all");
@@ -83,8 +85,32 @@ pub fn toolset_names() -> Vec<&'static str> {
     names
 }
 
+/// What visibility depends on, for generated and composite tools alike.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolMeta {
+    /// Tool name.
+    pub id: &'static str,
+    /// Toolset.
+    pub toolset: &'static str,
+    /// Tier or licence needed.
+    pub tier: &'static str,
+    /// read, submit or write.
+    pub permission: &'static str,
+}
+
+impl From<&OperationMeta> for ToolMeta {
+    fn from(op: &OperationMeta) -> ToolMeta {
+        ToolMeta {
+            id: op.id,
+            toolset: op.toolset,
+            tier: op.tier,
+            permission: op.permission,
+        }
+    }
+}
+
 /// Why a known tool is not available in this session, and what enables it.
-pub fn hidden_reason(op: &OperationMeta, sel: &Selection) -> Option<String> {
+pub fn hidden_reason(op: &ToolMeta, sel: &Selection) -> Option<String> {
     let in_toolsets = sel.toolsets.contains("all")
         || sel.toolsets.contains(op.toolset)
         || (sel.toolsets.contains("default") && DEFAULT_TOOLSET.contains(&op.id))
@@ -136,17 +162,33 @@ pub fn full_schema(op: &OperationMeta) -> Map<String, Value> {
 pub fn tool_for(op: &'static OperationMeta, sel: &Selection) -> Tool {
     let mut schema = full_schema(op);
     compact_schema(&mut schema, sel.tiers.contains("premium"));
+    // The descriptor variant takes the same names as its `_related_objects` sibling: list them
+    // once (validation still uses the full enum).
+    if let Some(sibling) = op
+        .id
+        .strip_suffix("_related_descriptors")
+        .map(|p| format!("{p}_related_objects"))
+        && OPERATIONS.iter().any(|o| o.id == sibling)
+        && let Some(rel) = schema
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("relationship"))
+            .and_then(Value::as_object_mut)
+    {
+        rel.remove("enum");
+        rel.insert(
+            "description".into(),
+            json!(format!("Relationship name, as for {sibling}.")),
+        );
+    }
     // A listed tool is always within the key's tier (others are hidden), so the tier is not
     // repeated here; `vtmcp tools` and the snapshot show it.
     let mut description = op.description.to_string();
-    match op.permission {
-        "submit" => description.push_str(" Sends content to VirusTotal."),
-        "write" => description.push_str(" Changes data in VirusTotal."),
-        _ => {}
+    // Writes are marked by the annotations; a submission also shares content, so it is said.
+    if op.permission == "submit" {
+        description.push_str(" Sends content to VirusTotal.");
     }
     if op.response == ResponseKind::Bytes {
-        description
-            .push_str(" Saved to the download directory; the result gives path, size and SHA-256.");
+        description.push_str(" Saved under --download-dir; returns path, size, SHA-256.");
     }
     if op.deprecated {
         description.insert_str(0, "Deprecated. ");
@@ -193,6 +235,16 @@ fn compact_schema(schema: &mut Map<String, Value>, premium: bool) {
                 for k in ["example", "maxLength", "minLength", "maxItems"] {
                     m.remove(k);
                 }
+                if name == "limit" {
+                    m.remove("default");
+                }
+                // Hash ids: the description names the format; validation keeps the pattern.
+                if m.get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.starts_with("MD5, SHA-1 or SHA-256"))
+                {
+                    m.remove("pattern");
+                }
                 if name == "relationships" {
                     m.remove("pattern");
                     m.insert(
@@ -231,8 +283,9 @@ fn compact_schema(schema: &mut Map<String, Value>, premium: bool) {
 fn strip_nested(v: &mut Value, depth: usize) {
     if let Value::Object(m) = v {
         if depth > 0 {
-            m.remove("example");
-            m.remove("description");
+            for k in ["example", "description", "minLength", "maxLength"] {
+                m.remove(k);
+            }
         }
         if m.get("required")
             .and_then(Value::as_array)
@@ -260,22 +313,49 @@ pub struct Entry {
     pub tool: Tool,
     /// The operation behind a generated tool.
     pub op: Option<&'static OperationMeta>,
+    /// The composite behind a hand-written tool.
+    pub composite: Option<&'static crate::reports::Composite>,
+    /// Toolset, tier and permission.
+    pub meta: ToolMeta,
     /// Why the tool is not listed in this session, if it is not.
     pub hidden: Option<String>,
     /// The schema arguments are validated against (the listed one is a compact copy).
     pub schema: Arc<Map<String, Value>>,
 }
 
-/// Every generated tool with its visibility under `sel`. Excluded operations are not tools.
-pub fn generated_entries(sel: &Selection) -> Vec<Entry> {
-    OPERATIONS
+/// Every tool, composite tools first, with its visibility under `sel`. Excluded operations are
+/// not tools.
+pub fn entries(sel: &Selection) -> Vec<Entry> {
+    let premium = sel.tiers.contains("premium");
+    let composites = crate::reports::COMPOSITES.iter().map(|c| {
+        let meta = ToolMeta {
+            id: c.name,
+            toolset: crate::reports::TOOLSET,
+            tier: c.tier,
+            permission: c.permission,
+        };
+        Entry {
+            tool: crate::reports::tool(c, premium),
+            op: None,
+            composite: Some(c),
+            meta,
+            hidden: hidden_reason(&meta, sel),
+            schema: Arc::new(crate::reports::input_schema(c)),
+        }
+    });
+    let generated = OPERATIONS
         .iter()
         .filter(|op| op.excluded.is_none())
-        .map(|op| Entry {
-            tool: tool_for(op, sel),
-            op: Some(op),
-            hidden: hidden_reason(op, sel),
-            schema: Arc::new(full_schema(op)),
-        })
-        .collect()
+        .map(|op| {
+            let meta = ToolMeta::from(op);
+            Entry {
+                tool: tool_for(op, sel),
+                op: Some(op),
+                composite: None,
+                meta,
+                hidden: hidden_reason(&meta, sel),
+                schema: Arc::new(full_schema(op)),
+            }
+        });
+    composites.chain(generated).collect()
 }

@@ -11,6 +11,7 @@ pub mod validate;
 
 use crate::config::Config;
 use crate::ops::{Args, OperationMeta, Output};
+use crate::reports::Progress;
 use crate::{Client, Error};
 use catalog::{Entry, Selection};
 use futures::FutureExt;
@@ -40,6 +41,8 @@ struct State {
     budget_chars: usize,
     instructions: String,
     premium: bool,
+    allow_submit: bool,
+    poll_interval: std::time::Duration,
 }
 
 impl VtServer {
@@ -49,7 +52,7 @@ impl VtServer {
             .api_key_opt(config.api_key.clone())
             .base_url(config.base_url.clone())
             .build()?;
-        let entries = catalog::generated_entries(&config.selection);
+        let entries = catalog::entries(&config.selection);
         let by_name = entries
             .iter()
             .enumerate()
@@ -73,6 +76,8 @@ impl VtServer {
                 },
                 budget_chars: config.max_output_tokens.saturating_mul(4),
                 premium: config.selection.tiers.contains("premium"),
+                allow_submit: config.selection.permissions.submit,
+                poll_interval: config.poll_interval,
             }),
         })
     }
@@ -94,10 +99,15 @@ impl VtServer {
             .by_name
             .get(name)
             .map(|&i| &self.state.entries[i])?;
-        Some(self.run(entry, args).await)
+        Some(self.run(entry, args, Progress::default()).await)
     }
 
-    async fn run(&self, entry: &Entry, args: Map<String, Value>) -> CallToolResult {
+    async fn run(
+        &self,
+        entry: &Entry,
+        args: Map<String, Value>,
+        progress: Progress,
+    ) -> CallToolResult {
         let name = entry.tool.name.as_ref();
         if let Some(why) = &entry.hidden {
             return output::error_result(format!("{why}. Nothing was sent to VirusTotal."));
@@ -116,12 +126,24 @@ impl VtServer {
                 "{name}: no VirusTotal API key is configured. Set VT_API_KEY (or VIRUSTOTAL_API_KEY, or VT_API_KEY_FILE with a path to a file holding the key) in the MCP server's environment and restart it. Nothing was sent."
             ));
         }
-        let Some(op) = entry.op else {
-            return output::error_result(format!("{name} has no implementation"));
+        let work = async {
+            match (entry.op, entry.composite) {
+                (Some(op), _) => self.run_operation(op, args).await,
+                (None, Some(c)) => {
+                    let ctx = crate::reports::Ctx {
+                        client: self.state.client.clone(),
+                        premium: self.state.premium,
+                        allow_submit: self.state.allow_submit,
+                        progress,
+                        budget_chars: self.state.budget_chars,
+                        poll_interval: self.state.poll_interval,
+                    };
+                    crate::reports::run(&ctx, c.name, &args).await
+                }
+                (None, None) => output::error_result(format!("{name} has no implementation")),
+            }
         };
-        let outcome = std::panic::AssertUnwindSafe(self.run_operation(op, args))
-            .catch_unwind()
-            .await;
+        let outcome = std::panic::AssertUnwindSafe(work).catch_unwind().await;
         outcome.unwrap_or_else(|_| {
             tracing::error!(tool = name, "a tool call panicked; the server keeps serving");
             output::error_result(format!("{name} failed with an internal error (a bug in vtmcp); other tools keep working. Please report it."))
@@ -135,9 +157,14 @@ impl VtServer {
         }
         let props = entry.schema.get("properties")?.as_object()?;
         props.iter().find_map(|(name, schema)| {
-            let premium = schema.get("x-vt-premium")?.as_array()?;
             let value = args.get(name)?;
-            premium.contains(value).then(|| {
+            let (premium, values) = match (schema.get("x-vt-premium"), value) {
+                (Some(p), v) => (p.as_array()?, vec![v]),
+                (None, Value::Array(items)) => (schema.pointer("/items/x-vt-premium")?.as_array()?, items.iter().collect()),
+                _ => return None,
+            };
+            let value = values.into_iter().find(|v| premium.contains(v))?;
+            Some(()).map(|()| {
                 format!(
                     "{}: `{name}` {value} needs a premium VirusTotal key; if your key is premium, start vtmcp with --tier premium. Nothing was sent to VirusTotal.",
                     entry.tool.name
@@ -252,8 +279,9 @@ impl ServerHandler for VtServer {
             ));
         };
         let args = request.arguments.unwrap_or_default();
+        let progress = Progress::new(context.peer.clone(), context.meta.get_progress_token());
         tokio::select! {
-            r = self.run(entry, args) => Ok(r.into()),
+            r = self.run(entry, args, progress) => Ok(r.into()),
             _ = context.ct.cancelled() => Ok(output::error_result(format!("{} was cancelled; its request to VirusTotal was abandoned", entry.tool.name)).into()),
         }
     }

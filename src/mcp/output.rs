@@ -220,10 +220,8 @@ pub fn json_result(mut v: Value, budget_chars: usize) -> CallToolResult {
 
 /// An error result (`isError: true`) with a message a model can act on.
 pub fn error_result(message: impl Into<String>) -> CallToolResult {
-    let message = message.into();
-    let mut r = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
-    r.structured_content = Some(json!({"error": message}));
-    r
+    // No structuredContent: tools with an outputSchema must not return content that breaks it.
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
 /// What to tell the model about an error, including the next step.

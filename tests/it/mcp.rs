@@ -99,44 +99,52 @@ async fn initialize_reports_the_server_and_instructions() {
 
 #[tokio::test]
 async fn tools_list_follows_toolsets_tiers_and_permissions() {
-    let count = |f: &dyn Fn(&vtmcp::ops::OperationMeta) -> bool| {
-        OPERATIONS
-            .iter()
-            .filter(|o| o.excluded.is_none() && f(o))
-            .count()
-    };
+    // Every tool as (toolset, tier, permission), generated and composite, built from the
+    // spec table and the composite list rather than from the catalog under test.
+    let all: Vec<(&str, &str, &str)> = OPERATIONS
+        .iter()
+        .filter(|o| o.excluded.is_none())
+        .map(|o| (o.toolset, o.tier, o.permission))
+        .chain(
+            vtmcp::reports::COMPOSITES
+                .iter()
+                .map(|c| ("reports", c.tier, c.permission)),
+        )
+        .collect();
+    let count =
+        |f: &dyn Fn(&str, &str, &str) -> bool| all.iter().filter(|(t, ti, p)| f(t, ti, p)).count();
     let cases: Vec<(Config, usize)> = vec![
         (
             config("http://127.0.0.1:9", &["all"], ALL_TIERS, true, true),
-            count(&|_| true),
+            count(&|_, _, _| true),
         ),
         (
             config("http://127.0.0.1:9", &["all"], &[], false, false),
-            count(&|o| o.tier == "public" && o.permission == "read"),
+            count(&|_, tier, perm| tier == "public" && perm == "read"),
         ),
         (
             config("http://127.0.0.1:9", &["files"], &["premium"], false, false),
-            count(&|o| {
-                o.toolset == "files"
-                    && matches!(o.tier, "public" | "premium")
-                    && o.permission == "read"
+            count(&|set, tier, perm| {
+                set == "files" && matches!(tier, "public" | "premium") && perm == "read"
             }),
         ),
         (
             config("http://127.0.0.1:9", &["files", "urls"], &[], true, false),
-            count(&|o| {
-                matches!(o.toolset, "files" | "urls")
-                    && o.tier == "public"
-                    && o.permission != "write"
+            count(&|set, tier, perm| {
+                matches!(set, "files" | "urls") && tier == "public" && perm != "write"
             }),
         ),
         (
             config("http://127.0.0.1:9", &["feeds"], &["feeds"], false, false),
-            count(&|o| o.toolset == "feeds"),
+            count(&|set, _, _| set == "feeds"),
+        ),
+        (
+            config("http://127.0.0.1:9", &["reports"], &[], true, false),
+            count(&|set, tier, _| set == "reports" && tier == "public"),
         ),
         (
             config("http://127.0.0.1:9", &["default"], &[], false, false),
-            vtmcp::mcp::catalog::DEFAULT_TOOLSET.len(),
+            vtmcp::mcp::catalog::DEFAULT_TOOLSET.len() - 2, // scan_url and scan_file need --allow-submit
         ),
     ];
     for (cfg, expected) in cases {
@@ -339,12 +347,12 @@ async fn without_a_key_calls_explain_and_send_nothing() {
     let client = connect(&cfg).await;
     assert_eq!(
         client.list_all_tools().await.unwrap().len(),
-        vtmcp::mcp::catalog::DEFAULT_TOOLSET.len()
+        vtmcp::mcp::catalog::DEFAULT_TOOLSET.len() - 2
     );
     let r = call(
         &client,
-        "get_file",
-        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+        "get_file_report",
+        json!({"file_hash": "44d88612fea8a8f36de82e1278abb02f"}),
     )
     .await;
     assert!(
@@ -479,22 +487,58 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
             .annotations
             .as_ref()
             .unwrap_or_else(|| panic!("{name}: annotations"));
-        let op = e.op.unwrap();
-        assert!(toolsets.contains(&op.toolset), "{name}: toolset");
-        assert_eq!(a.read_only_hint, Some(op.method == "GET"), "{name}");
+        let m = &e.meta;
+        assert!(toolsets.contains(&m.toolset), "{name}: toolset");
         assert_eq!(a.open_world_hint, Some(true), "{name}");
-        assert_eq!(
-            a.idempotent_hint,
-            Some(matches!(op.method, "GET" | "PUT" | "DELETE")),
-            "{name}"
-        );
-        if op.method == "DELETE" {
-            assert_eq!(a.destructive_hint, Some(true), "{name}");
+        match e.op {
+            Some(op) => {
+                assert_eq!(a.read_only_hint, Some(op.method == "GET"), "{name}");
+                assert_eq!(
+                    a.idempotent_hint,
+                    Some(matches!(op.method, "GET" | "PUT" | "DELETE")),
+                    "{name}"
+                );
+                if op.method == "DELETE" {
+                    assert_eq!(a.destructive_hint, Some(true), "{name}");
+                }
+            }
+            None => assert_eq!(a.read_only_hint, Some(m.permission == "read"), "{name}"),
         }
         let mut v = serde_json::to_value(t).unwrap();
-        v["_vtmcp"] = json!({"toolset": op.toolset, "tier": op.tier, "permission": op.permission, "method": op.method, "path": op.path});
+        v["_vtmcp"] = json!({"toolset": m.toolset, "tier": m.tier, "permission": m.permission,
+            "method": e.op.map(|o| o.method), "path": e.op.map(|o| o.path)});
         snapshot.push(v);
     }
+    // Context budgets: every tool with every permission ≤ 40,000 tokens; `default` ≤ 3,000
+    // (≈ 4 characters per token of compact JSON, as a client receives them).
+    let tokens = |tools: &[&rmcp::model::Tool]| serde_json::to_string(tools).unwrap().len() / 4;
+    let everything: Vec<_> = server.listed_tools().iter().collect();
+    assert!(
+        tokens(&everything) <= 40_000,
+        "all tools: {} tokens",
+        tokens(&everything)
+    );
+    let default = VtServer::new(&config(
+        "http://127.0.0.1:9",
+        &["default"],
+        &[],
+        true,
+        false,
+    ))
+    .unwrap();
+    let default: Vec<_> = default.listed_tools().iter().collect();
+    assert!(
+        tokens(&default) <= 3_000,
+        "default toolset: {} tokens",
+        tokens(&default)
+    );
+    println!(
+        "tools/list budget: all {} tools ≈ {} tokens; default {} tools ≈ {} tokens",
+        everything.len(),
+        tokens(&everything),
+        default.len(),
+        tokens(&default)
+    );
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/tools.json");
     let fresh = serde_json::to_string_pretty(&snapshot).unwrap() + "\n";
     if std::env::var("UPDATE_SNAPSHOTS").is_ok() {

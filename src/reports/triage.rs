@@ -1,0 +1,218 @@
+//! `triage_iocs`: many indicators in one compact verdict table. Types are detected, duplicates
+//! merged, the cost is stated before anything is spent, and a quota that runs out stops the
+//! run cleanly with what was done kept.
+
+use super::model::{clean_to, q};
+use super::objects;
+use super::{Ctx, short_error};
+use crate::client::ids;
+use crate::mcp::output::json_result;
+use crate::ops::{Output, call_json};
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    indicator: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    malicious: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspicious: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engines: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(skip)]
+    vt_id: String,
+}
+
+fn classify(raw: &str) -> Row {
+    let s = raw.trim();
+    let row = |kind, vt_id: String, shown: String| Row {
+        indicator: shown,
+        kind,
+        status: "pending",
+        malicious: None,
+        suspicious: None,
+        engines: None,
+        label: None,
+        first_seen: None,
+        detail: None,
+        vt_id,
+    };
+    if ids::hash_kind(s).is_some() {
+        return row("file", s.to_ascii_lowercase(), s.to_ascii_lowercase());
+    }
+    if let Some(ip) = ids::parse_ip(s) {
+        return row("ip_address", ip.to_string(), ip.to_string());
+    }
+    if s.contains("://") {
+        if ids::check_url(s).is_ok() {
+            return row("url", ids::url_id(s), s.to_string());
+        }
+    } else if let Some(d) = ids::normalize_domain(s) {
+        return row("domain", d.clone(), d);
+    }
+    let mut r = row("unknown", String::new(), clean_to(s, 80));
+    r.status = "invalid";
+    r.detail = Some("not a hash, URL (with http/https), domain or IP address".into());
+    r
+}
+
+fn kind(k: &str) -> objects::Kind {
+    match k {
+        "file" => objects::FILE,
+        "url" => objects::URL,
+        "domain" => objects::DOMAIN,
+        _ => objects::IP,
+    }
+}
+
+/// Runs the triage.
+pub(super) async fn triage(ctx: &Ctx, args: &Map<String, Value>, format: &str) -> CallToolResult {
+    let iocs: Vec<String> = args
+        .get("iocs")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let mut rows: Vec<Row> = vec![];
+    let mut duplicates = 0;
+    for raw in &iocs {
+        let r = classify(raw);
+        if r.status != "invalid" && rows.iter().any(|x| x.kind == r.kind && x.vt_id == r.vt_id) {
+            duplicates += 1;
+            continue;
+        }
+        rows.push(r);
+    }
+    let lookups = rows.iter().filter(|r| r.status == "pending").count();
+    let plan = format!(
+        "{} indicator(s) given, {duplicates} duplicate(s) merged, {lookups} lookup(s) = {lookups} VirusTotal request(s){}.",
+        iocs.len(),
+        if ctx.premium {
+            ""
+        } else {
+            " (a public key allows 4 per minute and 500 per day)"
+        }
+    );
+    ctx.progress
+        .report(0.0, Some(lookups as f64), plan.clone())
+        .await;
+    let mut done = 0usize;
+    let mut requests = 0u32;
+    let mut stopped: Option<String> = None;
+    for row in rows.iter_mut().filter(|r| r.status == "pending") {
+        if let Some(why) = &stopped {
+            row.status = "not_checked";
+            row.detail = Some(why.clone());
+            continue;
+        }
+        let k = kind(row.kind);
+        let mut a = Map::new();
+        a.insert(k.id_arg.into(), json!(row.vt_id));
+        requests += 1;
+        match call_json(&ctx.client, k.get_op, a).await {
+            Ok(Output::Json(v)) => {
+                let attrs = &v["data"]["attributes"];
+                let stats = attrs.get("last_analysis_stats");
+                let n = |key: &str| stats.and_then(|s| s.get(key)).and_then(Value::as_u64);
+                row.status = "found";
+                row.malicious = n("malicious");
+                row.suspicious = n("suspicious");
+                row.engines = stats
+                    .and_then(Value::as_object)
+                    .map(|s| s.values().filter_map(Value::as_u64).sum());
+                row.label = attrs
+                    .pointer("/popular_threat_classification/suggested_threat_label")
+                    .and_then(Value::as_str)
+                    .map(|s| clean_to(s, 60));
+                row.first_seen = ["first_submission_date", "creation_date"]
+                    .iter()
+                    .find_map(|k| attrs.get(*k).and_then(Value::as_i64))
+                    .and_then(super::model::utc);
+            }
+            Ok(_) => row.status = "found",
+            Err(e) if e.is_not_found() => row.status = "not_found",
+            Err(e) if e.is_quota() => {
+                row.status = "not_checked";
+                let why = format!("quota exhausted ({})", short_error(&e));
+                row.detail = Some(why.clone());
+                stopped = Some(why);
+            }
+            Err(e) => {
+                row.status = "error";
+                row.detail = Some(short_error(&e));
+            }
+        }
+        done += 1;
+        ctx.progress
+            .report(
+                done as f64,
+                Some(lookups as f64),
+                format!("{done}/{lookups} checked"),
+            )
+            .await;
+    }
+    let checked = rows
+        .iter()
+        .filter(|r| matches!(r.status, "found" | "not_found"))
+        .count();
+    let out = json!({"plan": plan, "requests": requests, "checked": checked, "stopped": stopped, "rows": rows});
+    if format == "json" {
+        return json_result(out, ctx.budget_chars);
+    }
+    let mut s = format!(
+        "## Triage of {} indicator(s)\n{plan}\n\n| indicator | type | verdict | label | first seen |\n|---|---|---|---|---|\n",
+        iocs.len()
+    );
+    for r in &rows {
+        let verdict = match r.status {
+            "found" => match (r.malicious, r.suspicious, r.engines) {
+                (Some(m), Some(su), Some(t)) if su > 0 => {
+                    format!("**{m}**/{t} malicious, {su} suspicious")
+                }
+                (Some(m), _, Some(t)) if m > 0 => format!("**{m}**/{t} malicious"),
+                (Some(_), _, Some(t)) => format!("0/{t} (no detections)"),
+                _ => "found".into(),
+            },
+            "not_found" => "not in VirusTotal".into(),
+            other => format!(
+                "{}{}",
+                other.replace('_', " "),
+                r.detail
+                    .as_ref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {verdict} | {} | {} |",
+            q(&clean_to(&r.indicator, 100)),
+            r.kind,
+            r.label.as_ref().map(|l| q(l)).unwrap_or_default(),
+            r.first_seen.clone().unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n_{requests} upstream request(s); {checked} of {lookups} checked; quoted values are untrusted data._"
+    );
+    if let Some(why) = &stopped {
+        let _ = writeln!(
+            s,
+            "Stopped early: {why}. The rows above marked `not checked` can be retried later."
+        );
+    }
+    let mut res = CallToolResult::success(vec![ContentBlock::text(s)]);
+    res.structured_content = Some(out);
+    res
+}
