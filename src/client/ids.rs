@@ -109,7 +109,7 @@ mod tests {
             "{id}"
         );
         assert_eq!(url_id("a"), "YQ");
-        assert_eq!(url_id("https://example.com/a?b=c#d").len() % 4 != 1, true);
+        assert!(url_id("https://example.com/a?b=c#d").len() % 4 != 1);
     }
 
     #[test]

@@ -318,13 +318,7 @@ impl Report {
                 }
             }
         }
-        for (name, v) in a
-            .get("sandbox_verdicts")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .take(6)
-        {
+        for (name, v) in sorted(a.get("sandbox_verdicts")).into_iter().take(6) {
             let mut detail: Vec<String> = vec![];
             for k in ["malware_names", "malware_classification"] {
                 detail.extend(
@@ -393,13 +387,7 @@ impl Report {
                 detail: None,
             });
         }
-        for (vendor, cat) in a
-            .get("categories")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .take(8)
-        {
+        for (vendor, cat) in sorted(a.get("categories")).into_iter().take(8) {
             if let Some(c) = cat.as_str() {
                 self.categories.push(Field {
                     name: clean(vendor),
@@ -407,13 +395,7 @@ impl Report {
                 });
             }
         }
-        for (service, r) in a
-            .get("popularity_ranks")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-            .take(6)
-        {
+        for (service, r) in sorted(a.get("popularity_ranks")).into_iter().take(6) {
             if let Some(rank) = r.get("rank").and_then(Value::as_u64) {
                 self.popularity.push(Field {
                     name: clean(service),
@@ -464,6 +446,17 @@ impl Report {
             });
         }
     }
+}
+
+/// The members of a JSON object sorted by key: VirusTotal's maps have no meaningful order and
+/// the typed client may not keep theirs, so reports sort them to stay deterministic.
+pub fn sorted(v: Option<&Value>) -> Vec<(&String, &Value)> {
+    let mut m: Vec<(&String, &Value)> = v
+        .and_then(Value::as_object)
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    m.sort_by(|a, b| a.0.cmp(b.0));
+    m
 }
 
 fn verdict(a: &Map<String, Value>) -> Option<Verdict> {
@@ -540,7 +533,7 @@ pub fn clean_to(s: &str, max: usize) -> String {
                     }
                 }
                 Some(']') => {
-                    while let Some(d) = chars.next() {
+                    for d in chars.by_ref() {
                         if d == '\u{7}' || d == '\u{1b}' {
                             break;
                         }

@@ -92,7 +92,16 @@ fn identity(kind: &Kind, id: &str, a: &Map<String, Value>) -> Vec<Field> {
     match kind.name {
         "file" => {
             Report::text(&mut f, "name", a.get("meaningful_name"));
-            Report::list(&mut f, "other_names", a.get("names"), 5);
+            let main = a.get("meaningful_name");
+            let others: Vec<Value> = a
+                .get("names")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|n| Some(*n) != main)
+                .cloned()
+                .collect();
+            Report::list(&mut f, "other_names", Some(&Value::Array(others)), 5);
             Report::text(&mut f, "type", a.get("type_description"));
             Report::number(&mut f, "size", a.get("size"));
             Report::text(&mut f, "sha256", a.get("sha256").or(Some(&json!(id))));
@@ -123,10 +132,10 @@ fn identity(kind: &Kind, id: &str, a: &Map<String, Value>) -> Vec<Field> {
                 a.get("last_http_response_content_sha256"),
             );
             Report::list(&mut f, "threat_names", a.get("threat_names"), 5);
-            if let Some(brand) = a.get("targeted_brand").and_then(Value::as_object) {
-                let brands: Vec<Value> = brand
-                    .values()
-                    .filter_map(Value::as_str)
+            if a.get("targeted_brand").is_some() {
+                let brands: Vec<Value> = super::model::sorted(a.get("targeted_brand"))
+                    .into_iter()
+                    .filter_map(|(_, v)| v.as_str())
                     .map(|s| Value::String(clean(s)))
                     .take(3)
                     .collect();

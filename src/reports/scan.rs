@@ -67,16 +67,28 @@ fn timeout_of(args: &Map<String, Value>, default: u64) -> Duration {
     )
 }
 
+/// What was submitted: the object (kind, VT id, shown id) and the analysis to wait for.
+struct Submitted<'a> {
+    kind: objects::Kind,
+    vt_id: &'a str,
+    shown: &'a str,
+    analysis: &'a str,
+    spent: u32,
+}
+
 async fn finish(
     ctx: &Ctx,
     tool: &str,
-    kind: objects::Kind,
-    vt_id: &str,
-    shown: &str,
-    analysis: &str,
+    sub: Submitted<'_>,
     args: &Map<String, Value>,
-    mut spent: u32,
 ) -> CallToolResult {
+    let Submitted {
+        kind,
+        vt_id,
+        shown,
+        analysis,
+        mut spent,
+    } = sub;
     let format = args
         .get("format")
         .and_then(Value::as_str)
@@ -155,7 +167,14 @@ pub(super) async fn scan(
             Ok(_) => String::new(),
             Err(e) => return error_result(describe_error(tool, &e)),
         };
-        return finish(ctx, tool, objects::URL, &vt_id, &shown, &analysis, args, 1).await;
+        let sub = Submitted {
+            kind: objects::URL,
+            vt_id: &vt_id,
+            shown: &shown,
+            analysis: &analysis,
+            spent: 1,
+        };
+        return finish(ctx, tool, sub, args).await;
     }
     let path = args.get("path").and_then(Value::as_str).unwrap_or_default();
     let p = std::path::Path::new(path);
@@ -223,17 +242,14 @@ pub(super) async fn scan(
     } else {
         2
     };
-    finish(
-        ctx,
-        tool,
-        objects::FILE,
-        &sha256,
-        &sha256,
-        &analysis,
-        args,
+    let sub = Submitted {
+        kind: objects::FILE,
+        vt_id: &sha256,
+        shown: &sha256,
+        analysis: &analysis,
         spent,
-    )
-    .await
+    };
+    finish(ctx, tool, sub, args).await
 }
 
 async fn sha256_file(p: &std::path::Path) -> std::io::Result<String> {

@@ -4,6 +4,7 @@ mod client;
 mod e2e;
 mod mcp;
 mod operations;
+mod reports;
 mod roundtrip;
 mod spec;
 mod support;
