@@ -101,7 +101,10 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            runtime.block_on(serve(config, &cli.flags))
+            let r = runtime.block_on(serve(config, &cli.flags));
+            // A blocking stdin read cannot be interrupted; do not wait for it on the way out.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            r
         }
     };
     match result {
@@ -176,13 +179,20 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
     }
     match flags.transport {
         Transport::Stdio => {
-            let running = server
-                .serve(rmcp::transport::stdio())
-                .await
-                .map_err(|e| e.to_string())?;
+            // A client that goes away before initializing is a clean end, not an error.
+            let shutdown = shutdown_signal();
+            tokio::pin!(shutdown);
+            let running = tokio::select! {
+                r = server.serve(rmcp::transport::stdio()) => match r {
+                    Ok(r) => r,
+                    Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                },
+                _ = &mut shutdown => return Ok(()),
+            };
             tokio::select! {
                 r = running.waiting() => { r.map_err(|e| e.to_string())?; }
-                _ = shutdown_signal() => { tracing::info!("shutting down on signal"); }
+                _ = &mut shutdown => { tracing::info!("shutting down on signal"); }
             }
             Ok(())
         }

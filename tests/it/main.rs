@@ -2,6 +2,7 @@
 
 mod client;
 mod e2e;
+mod hardening;
 mod mcp;
 mod operations;
 mod reports;

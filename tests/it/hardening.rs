@@ -1,0 +1,467 @@
+//! Hostile input through a real MCP client: every case must be an `isError` result that names
+//! the argument, send nothing upstream, and leave the server answering the next good call.
+//! Plus concurrency, shutdown on closed stdin or SIGTERM.
+
+use crate::mcp::{ALL_TIERS, call, config, connect, text};
+use crate::support::{TEST_KEY, mock_vt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use wiremock::{Mock, ResponseTemplate, matchers};
+
+const H: &str = "44d88612fea8a8f36de82e1278abb02f";
+
+fn cases() -> Vec<(&'static str, Value, &'static str)> {
+    let huge = "A".repeat(100_000);
+    let long_url = format!("https://example.com/{}", "a".repeat(9000));
+    let mut v: Vec<(&str, Value, &str)> = vec![
+        // Composite reports: hashes.
+        ("get_file_report", json!({"file_hash": ""}), "file_hash"),
+        ("get_file_report", json!({"file_hash": "zz"}), "file_hash"),
+        (
+            "get_file_report",
+            json!({"file_hash": "../../etc/passwd"}),
+            "file_hash",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": "%2F..%2Fusers%2Fme"}),
+            "file_hash",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": format!("{H}?x=1")}),
+            "file_hash",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": format!("{H}#frag")}),
+            "file_hash",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": format!("{H}\r\nx-apikey: stolen")}),
+            "file_hash",
+        ),
+        ("get_file_report", json!({"file_hash": huge}), "file_hash"),
+        (
+            "get_file_report",
+            json!({"file_hash": "４４ｄ８８６１２ｆｅａ８ａ８ｆ３６ｄｅ８２ｅ１２７８ａｂｂ０２ｆ"}),
+            "file_hash",
+        ),
+        ("get_file_report", json!({"file_hash": 44}), "file_hash"),
+        ("get_file_report", json!({"file_hash": [H]}), "file_hash"),
+        (
+            "get_file_report",
+            json!({"file_hash": {"id": H}}),
+            "file_hash",
+        ),
+        ("get_file_report", json!({}), "file_hash"),
+        (
+            "get_file_report",
+            json!({"file_hash": H, "colour": "red"}),
+            "colour",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": H, "depth": "deep"}),
+            "depth",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": H, "format": "html"}),
+            "format",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": H, "relationships": ["nope"]}),
+            "relationships",
+        ),
+        (
+            "get_file_report",
+            json!({"file_hash": H, "relationships": "contacted_ips"}),
+            "relationships",
+        ),
+        // URLs.
+        ("get_url_report", json!({"url": ""}), "url"),
+        (
+            "get_url_report",
+            json!({"url": "ftp://example.com/x"}),
+            "url",
+        ),
+        (
+            "get_url_report",
+            json!({"url": "javascript:alert(1)"}),
+            "url",
+        ),
+        (
+            "get_url_report",
+            json!({"url": "example.com/no-scheme"}),
+            "url",
+        ),
+        ("get_url_report", json!({"url": long_url}), "url"),
+        ("get_url_report", json!({"url": 42}), "url"),
+        ("get_url_report", json!({"url": "http://"}), "url"),
+        // Domains.
+        ("get_domain_report", json!({"domain": ""}), "domain"),
+        ("get_domain_report", json!({"domain": "../"}), "domain"),
+        (
+            "get_domain_report",
+            json!({"domain": "exa mple.com"}),
+            "domain",
+        ),
+        (
+            "get_domain_report",
+            json!({"domain": "http://example.com"}),
+            "domain",
+        ),
+        ("get_domain_report", json!({"domain": "8.8.8.8"}), "domain"),
+        (
+            "get_domain_report",
+            json!({"domain": "-bad-.com"}),
+            "domain",
+        ),
+        (
+            "get_domain_report",
+            json!({"domain": format!("{}.com", "a".repeat(300))}),
+            "domain",
+        ),
+        (
+            "get_domain_report",
+            json!({"domain": "example.com/../../users"}),
+            "domain",
+        ),
+        // IPs.
+        ("get_ip_report", json!({"ip": ""}), "ip"),
+        ("get_ip_report", json!({"ip": "999.1.1.1"}), "ip"),
+        ("get_ip_report", json!({"ip": "1.2.3"}), "ip"),
+        ("get_ip_report", json!({"ip": "::gg"}), "ip"),
+        ("get_ip_report", json!({"ip": "8.8.8.8/24"}), "ip"),
+        ("get_ip_report", json!({"ip": true}), "ip"),
+        // Relationship pages.
+        (
+            "get_file_relationship",
+            json!({"file_hash": H, "relationship": "nope"}),
+            "relationship",
+        ),
+        (
+            "get_file_relationship",
+            json!({"file_hash": H, "relationship": "../comments"}),
+            "relationship",
+        ),
+        (
+            "get_file_relationship",
+            json!({"file_hash": H}),
+            "relationship",
+        ),
+        (
+            "get_domain_relationship",
+            json!({"domain": "example.com", "relationship": "subdomains", "limit": 0}),
+            "limit",
+        ),
+        (
+            "get_domain_relationship",
+            json!({"domain": "example.com", "relationship": "subdomains", "limit": 41}),
+            "limit",
+        ),
+        (
+            "get_domain_relationship",
+            json!({"domain": "example.com", "relationship": "subdomains", "limit": -1}),
+            "limit",
+        ),
+        (
+            "get_domain_relationship",
+            json!({"domain": "example.com", "relationship": "subdomains", "limit": "10"}),
+            "limit",
+        ),
+        (
+            "get_domain_relationship",
+            json!({"domain": "example.com", "relationship": "subdomains", "limit": 2.5}),
+            "limit",
+        ),
+        (
+            "get_domain_relationship",
+            json!({"domain": "example.com", "relationship": "subdomains", "cursor": ""}),
+            "cursor",
+        ),
+        (
+            "get_ip_relationship",
+            json!({"ip": "8.8.8.8", "relationship": "resolutions", "cursor": "c".repeat(5000)}),
+            "cursor",
+        ),
+        (
+            "get_url_relationship",
+            json!({"url": "https://example.com/", "relationship": "similar_files"}),
+            "relationship",
+        ),
+        // Triage.
+        ("triage_iocs", json!({"iocs": []}), "iocs"),
+        ("triage_iocs", json!({"iocs": "8.8.8.8"}), "iocs"),
+        ("triage_iocs", json!({"iocs": [1, 2]}), "iocs"),
+        ("triage_iocs", json!({"iocs": vec!["8.8.8.8"; 101]}), "iocs"),
+        ("triage_iocs", json!({"iocs": [""]}), "iocs"),
+        // Generated tools: ids used as path segments.
+        ("get_comment", json!({"id": "../files"}), "id"),
+        ("get_comment", json!({"id": "a/b"}), "id"),
+        ("get_comment", json!({"id": "a?b=c"}), "id"),
+        ("get_comment", json!({"id": "a#b"}), "id"),
+        ("get_comment", json!({"id": "a\r\nx-apikey: stolen"}), "id"),
+        ("get_comment", json!({"id": ".."}), "id"),
+        ("get_comment", json!({"id": "."}), "id"),
+        ("get_comment", json!({"id": "x".repeat(600)}), "id"),
+        ("get_analysis", json!({"id": ""}), "id"),
+        ("get_analysis", json!({}), "id"),
+        ("get_file", json!({"id": "not-a-hash"}), "id"),
+        ("get_file", json!({"id": H, "fields": "names"}), "fields"),
+        (
+            "get_file",
+            json!({"id": H, "relationships": "Comments;DROP"}),
+            "relationships",
+        ),
+        ("get_file_feed_batch", json!({"time": "2024"}), "time"),
+        (
+            "get_file_feed_batch",
+            json!({"time": "abcdefghijkl"}),
+            "time",
+        ),
+        (
+            "get_file_feed_hourly_batch",
+            json!({"time": "202401011200"}),
+            "time",
+        ),
+        ("search", json!({"query": ""}), "query"),
+        ("search", json!({}), "query"),
+        ("list_comments", json!({"limit": 500}), "limit"),
+        (
+            "list_comments",
+            json!({"filter": "x".repeat(5000)}),
+            "filter",
+        ),
+        (
+            "get_user_api_usage",
+            json!({"id": "me", "start_date": "2024-01-01"}),
+            "start_date",
+        ),
+        ("get_attack_tactic", json!({"id": "TX01"}), "id"),
+        (
+            "get_widget_url",
+            json!({"query": "8.8.8.8", "fg1": "red"}),
+            "fg1",
+        ),
+        (
+            "add_file_vote",
+            json!({"id": H, "verdict": "evil"}),
+            "verdict",
+        ),
+        ("add_file_comment", json!({"id": H, "text": ""}), "text"),
+        ("create_zip_file", json!({"hashes": []}), "hashes"),
+        ("create_zip_file", json!({"hashes": ["zz"]}), "hashes[0]"),
+        (
+            "delete_all_hunting_rulesets",
+            json!({"confirm_delete": "yes"}),
+            "confirm_delete",
+        ),
+        (
+            "get_ip_address",
+            json!({"ip": "1.1.1.1", "unexpected": 1}),
+            "unexpected",
+        ),
+        // Uploads: the path is checked before anything is sent.
+        (
+            "scan_file",
+            json!({"path": "/nonexistent/sample.exe"}),
+            "path",
+        ),
+        ("scan_file", json!({"path": "/tmp"}), "path"),
+        ("scan_file", json!({"path": ""}), "path"),
+        (
+            "upload_file",
+            json!({"file": "/nonexistent/sample.exe"}),
+            "file",
+        ),
+        ("scan_url", json!({"url": "file:///etc/passwd"}), "url"),
+        (
+            "scan_url",
+            json!({"url": "https://example.com/", "timeout_seconds": 5}),
+            "timeout_seconds",
+        ),
+    ];
+    v.shrink_to_fit();
+    v
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_sends_nothing() {
+    let server = mock_vt().await;
+    let ip: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ip_address.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let client = connect(&config(
+        &server.uri(),
+        &["all", "default"],
+        ALL_TIERS,
+        true,
+        true,
+    ))
+    .await;
+    let big = tempfile::NamedTempFile::new().unwrap();
+    big.as_file().set_len(651 * 1024 * 1024).unwrap();
+    let mut all = cases();
+    all.push((
+        "scan_file",
+        json!({"path": big.path().to_str().unwrap()}),
+        "path",
+    ));
+    all.push((
+        "upload_file",
+        json!({"file": big.path().to_str().unwrap()}),
+        "file",
+    ));
+    let (mut clear, mut panics, mut failures) = (0, 0, vec![]);
+    for (tool, args, arg) in &all {
+        let r = call(&client, tool, args.clone()).await;
+        let t = text(&r);
+        if t.contains("internal error") {
+            panics += 1;
+        }
+        let names_arg = t.contains(&format!("`{arg}`"))
+            || t.contains(&format!("`{arg}["))
+            || t.contains(&format!("argument {arg}"));
+        if r.is_error == Some(true) && names_arg && t.len() < 2000 {
+            clear += 1;
+        } else {
+            failures.push(format!(
+                "{tool} {args:.80}: error={:?} text={t:.300}",
+                r.is_error
+            ));
+        }
+        assert!(!t.contains(TEST_KEY), "the key leaked into an error");
+    }
+    let upstream = server.received_requests().await.unwrap().len();
+    println!(
+        "bad-input suite: {} cases, {clear} clear errors, {upstream} upstream requests, {panics} panics, 0 leaks",
+        all.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} unclear:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(all.len() >= 60);
+    assert_eq!(upstream, 0, "invalid input must send nothing upstream");
+    assert_eq!(panics, 0);
+    // The server still answers a good call.
+    Mock::given(matchers::path("/ip_addresses/8.8.8.8"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&ip))
+        .mount(&server)
+        .await;
+    let r = call(&client, "get_ip_report", json!({"ip": "8.8.8.8"})).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_complete() {
+    let server = mock_vt().await;
+    let ip: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/ip_address.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    Mock::given(matchers::any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(&ip)
+                .set_delay(Duration::from_millis(50)),
+        )
+        .mount(&server)
+        .await;
+    let client = std::sync::Arc::new(
+        connect(&config(
+            &server.uri(),
+            &["default"],
+            &["premium"],
+            false,
+            false,
+        ))
+        .await,
+    );
+    let calls = (0..50).map(|i| {
+        let client = client.clone();
+        async move {
+            let (tool, args) = if i % 2 == 0 {
+                (
+                    "get_ip_report",
+                    json!({"ip": "8.8.8.8", "depth": "summary"}),
+                )
+            } else {
+                ("get_file_report", json!({"file_hash": "bad"}))
+            };
+            call(&client, tool, args).await
+        }
+    });
+    let results = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(calls))
+        .await
+        .expect("no deadlock");
+    assert_eq!(results.len(), 50);
+    assert_eq!(
+        results.iter().filter(|r| r.is_error == Some(false)).count(),
+        25
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 25);
+}
+
+#[test]
+fn closing_stdin_or_sigterm_shuts_down_cleanly() {
+    use std::process::{Command, Stdio};
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait = |child: &mut std::process::Child| {
+        for _ in 0..100 {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        None
+    };
+    let mut child = spawn();
+    drop(child.stdin.take());
+    let status = wait(&mut child).expect("exits when stdin closes");
+    assert!(status.success(), "{status:?}");
+    #[cfg(unix)]
+    {
+        use std::io::{BufRead, Write};
+        let mut child = spawn();
+        // Wait until it serves: initialize and read the answer.
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        writeln!(child.stdin.as_mut().unwrap(), "{init}").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains("vtmcp"), "{line}");
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = wait(&mut child).expect("exits on SIGTERM");
+        assert!(status.success(), "{status:?}");
+    }
+}
