@@ -41,6 +41,7 @@ struct State {
     budget_chars: usize,
     instructions: String,
     premium: bool,
+    key: Option<crate::ApiKey>,
     allow_submit: bool,
     poll_interval: std::time::Duration,
 }
@@ -76,6 +77,7 @@ impl VtServer {
                 },
                 budget_chars: config.max_output_tokens.saturating_mul(4),
                 premium: config.selection.tiers.contains("premium"),
+                key: config.api_key.clone(),
                 allow_submit: config.selection.permissions.submit,
                 poll_interval: config.poll_interval,
             }),
@@ -196,6 +198,7 @@ impl VtServer {
         tracing::debug!(tool = op.id, "calling VirusTotal");
         match crate::ops::call(&self.state.client, op.id, &args).await {
             Ok(Output::Json(mut v)) => {
+                output::scrub_secrets(&mut v, self.state.key.as_ref().map(|k| k.expose()));
                 output::project(&mut v, &fields);
                 output::json_result(v, self.state.budget_chars)
             }

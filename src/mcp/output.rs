@@ -32,6 +32,32 @@ pub fn project(v: &mut Value, fields: &[String]) {
     }
 }
 
+/// Removes secrets from a VirusTotal answer before it reaches the model: members named like an
+/// API key (`GET /users/{id}` returns your own) and any occurrence of the configured key.
+pub fn scrub_secrets(v: &mut Value, key: Option<&str>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                let lk = k.to_ascii_lowercase();
+                if matches!(lk.as_str(), "apikey" | "api_key" | "x-apikey") && x.is_string() {
+                    *x = Value::String("<redacted>".into());
+                } else {
+                    scrub_secrets(x, key);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub_secrets(x, key)),
+        Value::String(s) => {
+            if let Some(k) = key.filter(|k| k.len() >= 8)
+                && s.contains(k)
+            {
+                *s = s.replace(k, "<redacted>");
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Members dropped first when a result is over budget: large, rarely needed in full.
 const HEAVY: &[&str] = &[
     "last_analysis_results",

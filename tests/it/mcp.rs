@@ -551,3 +551,21 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
         "tests/snapshots/tools.json is stale: review the change, then run `UPDATE_SNAPSHOTS=1 cargo test --test it tool_snapshot` (or `cargo xtask codegen`)"
     );
 }
+
+#[tokio::test]
+async fn secrets_in_answers_are_redacted() {
+    let server = mock_vt().await;
+    Mock::given(matchers::path("/users/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"type": "user", "id": "me", "attributes": {
+            "apikey": "0123456789abcdef0123456789abcdef", "first_name": "Ana", "note": format!("key {TEST_KEY} here")}}})))
+        .mount(&server)
+        .await;
+    let client = connect(&config(&server.uri(), &["users"], &[], false, false)).await;
+    let r = call(&client, "get_user", json!({"id": "me"})).await;
+    let t = text(&r);
+    assert!(
+        !t.contains("0123456789abcdef0123456789abcdef") && !t.contains(TEST_KEY),
+        "{t}"
+    );
+    assert!(t.contains("Ana") && t.contains("<redacted>"), "{t}");
+}
