@@ -1,13 +1,18 @@
 //! # vtmcp
 //!
-//! The whole VirusTotal API v3 as a typed Rust client, generated at build time from the OpenAPI
-//! document in `spec/virustotal-v3.yaml`.
+//! The whole VirusTotal API v3, generated at build time from one OpenAPI document
+//! (`spec/virustotal-v3.yaml`), usable three ways:
 //!
-//! * [`Client`] is the typed client: one builder method per spec operation
-//!   (`client.get_file().id("…").send().await`), plus hand-written multipart uploads.
-//! * [`ops`] holds the operation table generated from the same spec (id, method, path, toolset,
-//!   tier, permission class, flat input schema) and a dispatcher that calls any operation by
-//!   name with JSON arguments.
+//! 1. **As an MCP server** (the `vtmcp` binary): one tool per API operation plus hand-written
+//!    report tools ([`reports`]), filtered by toolsets, the key's tier and the permissions
+//!    granted (nothing is submitted or written unless enabled). See [`mcp`] and [`config`].
+//! 2. **As a typed Rust client**: [`Client`] has one builder method per operation
+//!    (`client.get_file().id("…").send().await`), hand-written multipart uploads, and the
+//!    policies in [`client`] (key handling, redirects without the key, errors in [`Error`]).
+//!    [`ops`] calls any operation by name with JSON arguments.
+//! 3. **As a spec workflow**: edit the YAML, run `cargo xtask spec check` and
+//!    `cargo xtask codegen`; the client, the tool table, `COVERAGE.md` and the snapshots follow
+//!    (README, "Changing the spec").
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vtmcp::Error> {
