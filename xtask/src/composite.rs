@@ -69,12 +69,17 @@ pub const COMPOSITE_TOOLS: &[CompositeTool] = &[
     CompositeTool {
         name: "scan_url",
         purpose: "submits a URL and polls its analysis",
-        endpoints: &[("POST", "/urls"), ("GET", "/analyses/{id}")],
+        endpoints: &[
+            ("POST", "/urls"),
+            ("GET", "/analyses/{id}"),
+            ("GET", "/urls/{id}"),
+        ],
     },
     CompositeTool {
         name: "scan_file",
         purpose: "uploads a local file (through an upload URL above 32 MB) and polls its analysis",
         endpoints: &[
+            ("GET", "/files/{id}"),
             ("POST", "/files"),
             ("GET", "/files/upload_url"),
             ("GET", "/analyses/{id}"),
@@ -84,55 +89,35 @@ pub const COMPOSITE_TOOLS: &[CompositeTool] = &[
         name: "get_threat_actor",
         purpose: "one threat actor (a collection of that type)",
         endpoints: &[
-            ("GET", "/collections"),
             ("GET", "/collections/{id}"),
-            ("GET", "/threat_actors"),
+            ("GET", "/collections"),
+            ("GET", "/threat_actors/{id}"),
         ],
     },
     CompositeTool {
         name: "list_threat_actors",
         purpose: "threat actors (collections of that type)",
-        endpoints: &[
-            ("GET", "/collections"),
-            ("GET", "/collections/{id}"),
-            ("GET", "/threat_actors"),
-        ],
+        endpoints: &[("GET", "/collections"), ("GET", "/threat_actors")],
     },
     CompositeTool {
         name: "get_malware_family",
         purpose: "one malware family (a collection of that type)",
-        endpoints: &[
-            ("GET", "/collections"),
-            ("GET", "/collections/{id}"),
-            ("GET", "/threat_actors"),
-        ],
+        endpoints: &[("GET", "/collections/{id}"), ("GET", "/collections")],
     },
     CompositeTool {
         name: "list_malware_families",
         purpose: "malware families (collections of that type)",
-        endpoints: &[
-            ("GET", "/collections"),
-            ("GET", "/collections/{id}"),
-            ("GET", "/threat_actors"),
-        ],
+        endpoints: &[("GET", "/collections")],
     },
     CompositeTool {
         name: "get_campaign",
         purpose: "one campaign (a collection of that type)",
-        endpoints: &[
-            ("GET", "/collections"),
-            ("GET", "/collections/{id}"),
-            ("GET", "/threat_actors"),
-        ],
+        endpoints: &[("GET", "/collections/{id}"), ("GET", "/collections")],
     },
     CompositeTool {
         name: "list_campaigns",
         purpose: "campaigns (collections of that type)",
-        endpoints: &[
-            ("GET", "/collections"),
-            ("GET", "/collections/{id}"),
-            ("GET", "/threat_actors"),
-        ],
+        endpoints: &[("GET", "/collections")],
     },
     CompositeTool {
         name: "triage_iocs",
