@@ -23,6 +23,9 @@ pub struct Config {
     pub max_output_tokens: usize,
     /// First delay between polls of a submitted analysis.
     pub poll_interval: std::time::Duration,
+    /// Client-side request pacing (None: 4/minute and 500/day for a public key, no limit for
+    /// premium).
+    pub rate_limit: Option<crate::client::RateLimit>,
 }
 
 impl Default for Config {
@@ -35,7 +38,21 @@ impl Default for Config {
             max_download_bytes: 700 * 1024 * 1024,
             max_output_tokens: 20_000,
             poll_interval: std::time::Duration::from_secs(3),
+            rate_limit: None,
         }
+    }
+}
+
+impl Config {
+    /// The pacing in force: the configured one, or the preset for the key's tier.
+    pub fn effective_rate_limit(&self) -> crate::client::RateLimit {
+        self.rate_limit.clone().unwrap_or_else(|| {
+            if self.selection.tiers.contains("premium") {
+                crate::client::RateLimit::unlimited()
+            } else {
+                crate::client::RateLimit::public()
+            }
+        })
     }
 }
 

@@ -1,11 +1,25 @@
 //! The one error type of vtmcp: VirusTotal API errors with their documented codes, HTTP errors
-//! whose body was not VirusTotal's JSON, transport failures, decode failures and invalid input.
-//! No variant ever holds the API key.
+//! whose body was not VirusTotal's JSON, transport failures, decode failures, invalid input and
+//! the local quota.
+//!
+//! No variant ever holds the API key: every text that comes from the server or the transport
+//! is scrubbed of the keys of the clients built in this process before it is stored.
 
-use std::{fmt, time::Duration};
+use crate::client::QuotaWindow;
+use crate::client::policy::human;
+use serde_json::{Map, Value};
+use std::{
+    fmt,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 /// Code given to error bodies that were not VirusTotal JSON (see `client::normalize_error_body`).
 pub(crate) const NON_JSON_CODE: &str = "vtmcp.NonJsonErrorBody";
+
+/// Code of the answer the client makes up itself when the local rate limiter refuses to wait
+/// (see `client::local_quota_response`); it never comes from VirusTotal.
+pub(crate) const LOCAL_QUOTA_CODE: &str = "vtmcp.LocalQuotaWait";
 
 /// VirusTotal's documented error codes (docs: "Errors").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +135,11 @@ impl fmt::Display for ErrorCode {
 }
 
 /// Everything that can go wrong calling VirusTotal through vtmcp.
+///
+/// Each message says what failed and what to do about it. The API key never appears in the
+/// `Display` or `Debug` output.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// VirusTotal answered with its JSON error body.
     #[error("VirusTotal error {code} (HTTP {status}): {message}; {}", code.advice())]
@@ -136,7 +154,7 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// An HTTP error whose body was not VirusTotal JSON (a gateway page, plain text, nothing).
-    #[error("HTTP {status} from VirusTotal: {body}")]
+    #[error("HTTP {status} from VirusTotal{}{}; {}", if body.is_empty() { "" } else { ": " }, body, http_advice(*status))]
     Http {
         /// HTTP status.
         status: u16,
@@ -144,7 +162,9 @@ pub enum Error {
         body: String,
     },
     /// The request did not complete (DNS, connection, TLS, reset).
-    #[error("network error during {operation}: {message}")]
+    #[error(
+        "network error during {operation}: {message}; check the network, a proxy, and the base URL"
+    )]
     Transport {
         /// Operation id.
         operation: String,
@@ -152,13 +172,17 @@ pub enum Error {
         message: String,
     },
     /// The request took longer than the configured timeout.
-    #[error("{operation} timed out")]
+    #[error(
+        "{operation} timed out: VirusTotal did not answer within the client's timeout; try again, ask for less (limit, fields), or raise ClientBuilder::timeout"
+    )]
     Timeout {
         /// Operation id.
         operation: String,
     },
     /// A successful response could not be decoded.
-    #[error("could not decode the response of {operation}: {detail}")]
+    #[error(
+        "could not decode the response of {operation}: {detail} (VirusTotal's answer does not match the spec in spec/virustotal-v3.yaml; please report it)"
+    )]
     Decode {
         /// Operation id.
         operation: String,
@@ -184,6 +208,77 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The local rate limiter did not send the request: today's budget is spent, or the wait
+    /// for a per-minute slot would be longer than the allowed maximum
+    /// ([`RateLimit::max_wait`](crate::client::RateLimit::max_wait)). Nothing was sent.
+    #[error("{}", quota_wait_message(operation, *window, *limit, *wait, *max_wait))]
+    QuotaWait {
+        /// Operation id.
+        operation: String,
+        /// Which limit refused: the per-minute limit or the daily budget.
+        window: QuotaWindow,
+        /// The limit (requests per minute or per day).
+        limit: u32,
+        /// How long the call would have had to wait (for the daily budget: until 00:00 UTC).
+        wait: Duration,
+        /// The longest wait allowed.
+        max_wait: Duration,
+    },
+    /// [`Client::wait_for_analysis`](crate::Client::wait_for_analysis) gave up before the
+    /// analysis completed. The analysis goes on at VirusTotal; wait again later with the same id.
+    #[error("analysis {id} was still {status} after {}; VirusTotal is still working on it: wait again later with the same id, or allow a longer timeout", human(*waited))]
+    AnalysisTimeout {
+        /// Analysis id.
+        id: String,
+        /// The last status seen (`queued`, `in-progress`).
+        status: String,
+        /// How long the client waited.
+        waited: Duration,
+    },
+    /// Paging stopped because the server misbehaved (e.g. it repeated a cursor, which would
+    /// loop forever).
+    #[error("paging {operation} stopped: {detail}")]
+    Paging {
+        /// Operation id.
+        operation: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+fn http_advice(status: u16) -> &'static str {
+    match status {
+        429 => "a quota is used up; wait a minute (daily quotas reset at 00:00 UTC)",
+        500..=599 => "a problem on VirusTotal's side or on the way there; try again shortly",
+        401 | 403 => "check the API key and what it is licensed for",
+        404 => "not found; check the identifier",
+        _ => "check the request",
+    }
+}
+
+fn quota_wait_message(
+    operation: &str,
+    window: QuotaWindow,
+    limit: u32,
+    wait: Duration,
+    max_wait: Duration,
+) -> String {
+    match window {
+        QuotaWindow::Day => format!(
+            "{operation} was not sent: the local daily budget of {limit} requests is spent; it \
+             starts again at 00:00 UTC (in {}). A key with a larger quota needs \
+             RateLimit::per_minute(..) or RateLimit::unlimited() on the client builder",
+            human(wait)
+        ),
+        QuotaWindow::Minute => format!(
+            "{operation} was not sent: the rate limit of {limit} requests per minute would make \
+             it wait {}, longer than the allowed {}. Try again in {}, or allow longer waits \
+             with RateLimit::max_wait",
+            human(wait),
+            human(max_wait),
+            human(wait)
+        ),
+    }
 }
 
 impl Error {
@@ -193,31 +288,23 @@ impl Error {
         e: progenitor_client::Error<crate::types::ErrorResponse>,
     ) -> Error {
         use progenitor_client::Error as P;
-        match e {
+        let e = match e {
             P::ErrorResponse(rv) => {
                 let status = rv.status().as_u16();
                 let retry_after = rv
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(parse_retry_after);
                 let body = rv.into_inner();
-                let code = body.error.code;
-                let message = body.error.message.unwrap_or_default();
-                if code == NON_JSON_CODE {
-                    Error::Http {
-                        status,
-                        body: message,
-                    }
-                } else {
-                    Error::Api {
-                        status,
-                        code: ErrorCode::parse(&code),
-                        message,
-                        retry_after,
-                    }
-                }
+                Error::from_error_body(
+                    operation,
+                    status,
+                    retry_after,
+                    &body.error.code,
+                    body.error.message.unwrap_or_default(),
+                    &body.error.extra,
+                )
             }
             P::InvalidRequest(msg) => Error::InvalidInput {
                 argument: argument_in(&msg).unwrap_or_else(|| "arguments".into()),
@@ -238,7 +325,70 @@ impl Error {
                 body: "unexpected response".into(),
             },
             P::Custom(msg) => Error::Config(msg),
-        }
+        };
+        e.scrubbed()
+    }
+
+    /// Builds the error for a VirusTotal-shaped error body (`{"error":{"code","message"}}`),
+    /// including the two codes the client itself writes (a non-JSON body, the local quota).
+    pub(crate) fn from_error_body(
+        operation: &str,
+        status: u16,
+        retry_after: Option<Duration>,
+        code: &str,
+        message: String,
+        extra: &Map<String, Value>,
+    ) -> Error {
+        let e = match code {
+            NON_JSON_CODE => Error::Http {
+                status,
+                body: message,
+            },
+            LOCAL_QUOTA_CODE => {
+                let num = |k: &str| extra.get(k).and_then(Value::as_u64).unwrap_or(0);
+                Error::QuotaWait {
+                    operation: operation.to_string(),
+                    window: if extra.get("window").and_then(Value::as_str) == Some("day") {
+                        QuotaWindow::Day
+                    } else {
+                        QuotaWindow::Minute
+                    },
+                    limit: num("limit") as u32,
+                    wait: Duration::from_millis(num("wait_ms")),
+                    max_wait: Duration::from_millis(num("max_wait_ms")),
+                }
+            }
+            _ => Error::Api {
+                status,
+                code: ErrorCode::parse(code),
+                message,
+                retry_after,
+            },
+        };
+        e.scrubbed()
+    }
+
+    /// The body of the answer the client makes up for a local quota refusal, so that the
+    /// generated methods return it through their normal error path.
+    pub(crate) fn local_quota_body(&self) -> Option<Value> {
+        let Error::QuotaWait {
+            window,
+            limit,
+            wait,
+            max_wait,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(serde_json::json!({"error": {
+            "code": LOCAL_QUOTA_CODE,
+            "message": self.to_string(),
+            "window": window.as_str(),
+            "limit": limit,
+            "wait_ms": wait.as_millis() as u64,
+            "max_wait_ms": max_wait.as_millis() as u64,
+        }}))
     }
 
     /// Converts a transport error, dropping the URL (it may hold the indicator being looked up).
@@ -265,6 +415,46 @@ impl Error {
         Error::Transport {
             operation: operation.to_string(),
             message,
+        }
+        .scrubbed()
+    }
+
+    /// Removes every registered API key from the texts the error holds.
+    pub(crate) fn scrubbed(self) -> Error {
+        match self {
+            Error::Api {
+                status,
+                code,
+                message,
+                retry_after,
+            } => Error::Api {
+                status,
+                code,
+                message: redact(message),
+                retry_after,
+            },
+            Error::Http { status, body } => Error::Http {
+                status,
+                body: redact(body),
+            },
+            Error::Transport { operation, message } => Error::Transport {
+                operation,
+                message: redact(message),
+            },
+            Error::Decode { operation, detail } => Error::Decode {
+                operation,
+                detail: redact(detail),
+            },
+            Error::InvalidInput { argument, problem } => Error::InvalidInput {
+                argument,
+                problem: redact(problem),
+            },
+            Error::Config(m) => Error::Config(redact(m)),
+            Error::Paging { operation, detail } => Error::Paging {
+                operation,
+                detail: redact(detail),
+            },
+            other => other,
         }
     }
 
@@ -295,14 +485,25 @@ impl Error {
         ) || self.status() == Some(404)
     }
 
-    /// Whether a quota ran out.
+    /// Whether VirusTotal said the resource (e.g. a feed batch) is not available yet.
+    pub fn is_not_available_yet(&self) -> bool {
+        matches!(
+            self,
+            Error::Api {
+                code: ErrorCode::NotAvailableYet,
+                ..
+            }
+        )
+    }
+
+    /// Whether a quota ran out, at VirusTotal or in the local rate limiter.
     pub fn is_quota(&self) -> bool {
         matches!(
             self,
             Error::Api {
                 code: ErrorCode::QuotaExceeded | ErrorCode::TooManyRequests,
                 ..
-            }
+            } | Error::QuotaWait { .. }
         ) || self.status() == Some(429)
     }
 
@@ -320,17 +521,31 @@ impl Error {
             }
             Error::Http { status, .. } => matches!(status, 429 | 502..=504),
             Error::Transport { .. } | Error::Timeout { .. } => true,
+            Error::QuotaWait { .. } | Error::AnalysisTimeout { .. } => true,
             _ => false,
         }
     }
 
-    /// How long the server asked to wait, if it said.
+    /// How long to wait before trying again, when known: the server's `Retry-After`, or the
+    /// wait the local rate limiter computed.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::Api { retry_after, .. } => *retry_after,
+            Error::QuotaWait { wait, .. } => Some(*wait),
             _ => None,
         }
     }
+}
+
+/// Parses `Retry-After`: delay seconds, or an HTTP date.
+pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
 fn argument_in(msg: &str) -> Option<String> {
@@ -347,5 +562,87 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max).collect();
         t.push('…');
         t
+    }
+}
+
+/// The API keys of the clients built in this process; texts stored in errors are scrubbed of
+/// them. Short strings are never registered (they would redact ordinary words).
+static SECRETS: RwLock<Vec<Arc<str>>> = RwLock::new(Vec::new());
+
+/// Registers an API key for [`redact`].
+pub(crate) fn register_secret(secret: &Arc<str>) {
+    if secret.len() < 8 {
+        return;
+    }
+    let mut s = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if !s.iter().any(|k| **k == **secret) {
+        s.push(secret.clone());
+    }
+}
+
+/// Replaces every registered API key in `text` with `<redacted>`.
+pub(crate) fn redact(text: String) -> String {
+    let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
+    let mut text = text;
+    for k in secrets.iter() {
+        if text.contains(&**k) {
+            text = text.replace(&**k, "<redacted>");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn quota_wait_round_trips_through_the_local_body() {
+        let e = Error::QuotaWait {
+            operation: "get_file".into(),
+            window: QuotaWindow::Minute,
+            limit: 4,
+            wait: Duration::from_secs(45),
+            max_wait: Duration::from_secs(10),
+        };
+        let body = e.local_quota_body().unwrap();
+        let err = &body["error"];
+        let back = Error::from_error_body(
+            "get_file",
+            429,
+            None,
+            err["code"].as_str().unwrap(),
+            err["message"].as_str().unwrap().to_string(),
+            err.as_object().unwrap(),
+        );
+        assert_eq!(back.to_string(), e.to_string());
+        assert!(e.to_string().contains("4 requests per minute"), "{e}");
+        assert!(e.to_string().contains("45 s"), "{e}");
+    }
+
+    #[test]
+    fn registered_keys_are_redacted() {
+        register_secret(&Arc::from("unit-test-secret-1234"));
+        register_secret(&Arc::from("short"));
+        assert_eq!(
+            redact("key unit-test-secret-1234 and short".into()),
+            "key <redacted> and short"
+        );
     }
 }

@@ -62,6 +62,10 @@ struct Flags {
         default_value_t = 20_000
     )]
     max_output_tokens: usize,
+    /// Client-side pacing in requests per minute (0: none). Default: 4/minute and 500/day for a
+    /// public key, none for premium.
+    #[arg(long, global = true, env = "VTMCP_REQUESTS_PER_MINUTE")]
+    requests_per_minute: Option<u32>,
     /// VirusTotal API base URL.
     #[arg(long, global = true, env = "VT_BASE_URL", default_value = vtmcp::client::DEFAULT_BASE_URL)]
     base_url: String,
@@ -130,6 +134,10 @@ fn build_config(f: &Flags) -> Result<Config, String> {
         selection,
         download_dir: f.download_dir.clone(),
         max_output_tokens: f.max_output_tokens.max(1000),
+        rate_limit: f.requests_per_minute.map(|n| match n {
+            0 => vtmcp::client::RateLimit::unlimited(),
+            n => vtmcp::client::RateLimit::per_minute(n),
+        }),
         ..Config::default()
     })
 }

@@ -164,4 +164,78 @@ mod tests {
                 .contains("8192")
         );
     }
+
+    #[test]
+    fn url_ids_of_urls_with_queries_fragments_and_unusual_hosts() {
+        // Standard base64 of these has '+' and '/': the id must use '-' and '_', unpadded.
+        assert_eq!(
+            url_id("http://a.example/?q=>>>???"),
+            "aHR0cDovL2EuZXhhbXBsZS8_cT0-Pj4_Pz8"
+        );
+        assert_eq!(
+            url_id("https://example.com/search?q=a+b&x=1#frag"),
+            "aHR0cHM6Ly9leGFtcGxlLmNvbS9zZWFyY2g_cT1hK2ImeD0xI2ZyYWc"
+        );
+        assert_eq!(
+            url_id("https://xn--bcher-kva.de/p?x=%C3%BC"),
+            "aHR0cHM6Ly94bi0tYmNoZXIta3ZhLmRlL3A_eD0lQzMlQkM"
+        );
+        assert_eq!(
+            url_id("http://[2001:db8::1]:8080/a?b=c"),
+            "aHR0cDovL1syMDAxOmRiODo6MV06ODA4MC9hP2I9Yw"
+        );
+        // The id decodes back to exactly the URL given (the query and fragment included).
+        let u = "https://example.com/a?b=c&d=%2F#frag";
+        let back = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(url_id(u))
+            .unwrap();
+        assert_eq!(back, u.as_bytes());
+    }
+
+    #[test]
+    fn ipv6_forms() {
+        assert_eq!(
+            parse_ip("2001:DB8::1"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert!(parse_ip("::ffff:192.0.2.1").is_some_and(|ip| ip.is_ipv6()));
+        assert!(parse_ip(" ::1 ").is_some());
+        assert!(parse_ip("2001:0db8:0000:0000:0000:ff00:0042:8329").is_some());
+        // Not a bare address: a port, a zone index, a typo.
+        assert_eq!(parse_ip("[2001:db8::1]:443"), None);
+        assert_eq!(parse_ip("fe80::1%eth0"), None);
+        assert_eq!(parse_ip("2001:db8:::1"), None);
+        assert_eq!(normalize_domain("2001:db8::1"), None);
+        assert_eq!(normalize_domain("[::1]"), None);
+    }
+
+    #[test]
+    fn idn_domains() {
+        assert_eq!(
+            normalize_domain("Bücher.DE."),
+            Some("xn--bcher-kva.de".into())
+        );
+        assert_eq!(
+            normalize_domain("xn--bcher-kva.de"),
+            Some("xn--bcher-kva.de".into())
+        );
+        assert_eq!(normalize_domain("☃.net"), Some("xn--n3h.net".into()));
+        assert_eq!(
+            normalize_domain("_dmarc.example.com"),
+            Some("_dmarc.example.com".into())
+        );
+        assert_eq!(normalize_domain(&format!("{}.com", "a".repeat(64))), None);
+        assert_eq!(normalize_domain("exa mple.com"), None);
+    }
+
+    #[test]
+    fn urls_with_queries_fragments_ipv6_and_idn_hosts() {
+        let u = check_url("http://[2001:db8::1]:8080/a?b=c#d").unwrap();
+        assert_eq!(u.host_str(), Some("[2001:db8::1]"));
+        let u = check_url("https://bücher.de/p?x=ü#f").unwrap();
+        assert_eq!(u.host_str(), Some("xn--bcher-kva.de"));
+        assert_eq!(u.fragment(), Some("f"));
+        assert!(check_url("http://").is_err());
+        assert!(check_url("javascript:alert(1)").is_err());
+    }
 }

@@ -1,10 +1,145 @@
 //! The typed client: progenitor's generated code (included from `OUT_DIR`), the policy state it
-//! carries ([`Inner`]), the request hooks, and the builder users construct it with.
+//! carries ([`Inner`]), the request hooks, the builder users construct it with, and the
+//! hand-written helpers a program needs around the raw operations: paging, scans, analysis
+//! polling, streamed downloads and feeds.
 //!
-//! Hooks: every request gets the API key header (marked sensitive) and loses progenitor's
-//! `api-version` header; redirects are never followed by reqwest. A `GET` that answers with a
-//! redirect (VirusTotal's `/download` endpoints point at signed storage) is followed here, and
-//! the key is only sent again when the target has the configured base URL's origin.
+//! # Policy
+//!
+//! * **Key**: every request to the configured origin gets the `x-apikey` header (marked
+//!   sensitive); progenitor's `api-version` header is dropped. The key never appears in
+//!   `Debug` output or in an [`Error`](crate::Error).
+//! * **Redirects** are never followed by reqwest. A `GET` that answers with a redirect
+//!   (VirusTotal's `/download` endpoints and hourly feeds point at signed storage) is followed
+//!   here, and the key is only sent again when the target has the base URL's origin.
+//! * **Rate limit**: one [`RateLimiter`] per client, shared by its clones (see [`RateLimit`];
+//!   off by default, [`RateLimit::public()`] for a free key). Waits are reported to
+//!   [`with_wait_reporter`] and [`ClientBuilder::on_wait`]; [`Client::quota_status`] says what
+//!   is left.
+//! * **Retries**: `GET`s are repeated on transient failures, and on per-minute 429s when
+//!   asked to ([`RetryPolicy`]); nothing else ever is.
+//!
+//! # Examples
+//!
+//! Look up a file:
+//!
+//! ```no_run
+//! use vtmcp::client::{Client, RateLimit};
+//!
+//! # async fn demo() -> Result<(), vtmcp::Error> {
+//! let client = Client::builder()
+//!     .api_key(std::env::var("VT_API_KEY").unwrap_or_default())
+//!     .rate_limit(RateLimit::public())
+//!     .build()?;
+//! let report = client
+//!     .get_file()
+//!     .id("44d88612fea8a8f36de82e1278abb02f")
+//!     .send()
+//!     .await
+//!     .map_err(|e| vtmcp::Error::from_progenitor("get_file", e))?
+//!     .into_inner();
+//! println!("{:?}", report.data.attributes.and_then(|a| a.last_analysis_stats));
+//! println!("{} requests left today", client.quota_status().remaining_today.unwrap_or(0));
+//! # Ok(()) }
+//! ```
+//!
+//! Page through a relationship with a typed method (40 items a page, at most 200 in all):
+//!
+//! ```no_run
+//! use futures::TryStreamExt;
+//! use vtmcp::client::{Client, IntoPage, PageOptions, paginate};
+//!
+//! # async fn demo(client: Client) -> Result<(), vtmcp::Error> {
+//! let hash = "44d88612fea8a8f36de82e1278abb02f";
+//! let mut comments = paginate(PageOptions::new().max_items(200), move |cursor| {
+//!     let client = client.clone();
+//!     async move {
+//!         let mut request = client.list_file_comments().id(hash).limit(40u32);
+//!         if let Some(c) = cursor {
+//!             request = request.cursor(c);
+//!         }
+//!         let page = request
+//!             .send()
+//!             .await
+//!             .map_err(|e| vtmcp::Error::from_progenitor("list_file_comments", e))?;
+//!         Ok(page.into_inner().into_page())
+//!     }
+//! });
+//! while let Some(comment) = comments.try_next().await? {
+//!     println!("{}", comment.id);
+//! }
+//! // Where to pick up later (None: everything was read).
+//! let _resume = comments.resume_point();
+//! # Ok(()) }
+//! ```
+//!
+//! The same through the JSON dispatcher, as the MCP server does:
+//!
+//! ```no_run
+//! # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
+//! use futures::TryStreamExt;
+//! use vtmcp::client::{PageOptions, paginate_json};
+//!
+//! let args = serde_json::json!({"id": "example.com", "relationship": "subdomains", "limit": 40});
+//! let domains: Vec<serde_json::Value> =
+//!     paginate_json(&client, "list_domain_related_objects", args, PageOptions::new().max_items(100))?
+//!         .try_collect()
+//!         .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Scan a file (nothing is uploaded when VirusTotal already knows it) and wait for the result:
+//!
+//! ```no_run
+//! use std::{path::Path, time::Duration};
+//! use vtmcp::client::{AnalysisWait, Client, FileScan, ScanOptions};
+//!
+//! # async fn demo(client: Client) -> Result<(), vtmcp::Error> {
+//! match client.scan_file(Path::new("sample.exe"), &ScanOptions::new()).await? {
+//!     FileScan::Known { report, .. } => {
+//!         println!("known: {:?}", report.data.attributes.and_then(|a| a.last_analysis_stats))
+//!     }
+//!     FileScan::Submitted { analysis_id, .. } => {
+//!         let wait = AnalysisWait::new()
+//!             .timeout(Duration::from_secs(600))
+//!             .on_progress(|p| eprintln!("{} after {:?}", p.status, p.elapsed));
+//!         let analysis = client.wait_for_analysis(&analysis_id, &wait).await?;
+//!         println!("{:?}", analysis.data.attributes.and_then(|a| a.stats));
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Read one minute of the file feed (decoded while it downloads):
+//!
+//! ```no_run
+//! use futures::TryStreamExt;
+//! use vtmcp::client::{Client, FeedKind};
+//!
+//! # async fn demo(client: Client) -> Result<(), vtmcp::Error> {
+//! let mut batch = match client.feed_minute(FeedKind::Files, "202401011200").await {
+//!     Ok(batch) => batch,
+//!     Err(e) if e.is_not_available_yet() => return Ok(()), // try again in a minute
+//!     Err(e) => return Err(e),
+//! };
+//! while let Some(file) = batch.try_next().await? {
+//!     println!("{}", file["id"]);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Report waits (rate limit, retries) of one call, e.g. as MCP progress notifications:
+//!
+//! ```no_run
+//! # async fn demo(client: vtmcp::Client) {
+//! use vtmcp::client::{WaitEvent, with_wait_reporter};
+//!
+//! let result = with_wait_reporter(
+//!     |event: &WaitEvent| eprintln!("{event}"),
+//!     client.get_ip_address().ip("8.8.8.8").send(),
+//! )
+//! .await;
+//! # }
+//! ```
 
 #[allow(
     clippy::all,
@@ -19,10 +154,23 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
 
+pub mod download;
+pub mod feeds;
 pub mod ids;
+pub mod paging;
+pub mod policy;
+pub mod scan;
 pub mod upload;
 
+pub use download::{DownloadSource, Downloaded};
+pub use feeds::{FeedKind, FeedStream};
 pub use generated::{ByteStream, Client, ResponseValue, builder, types};
+pub use paging::{IntoPage, Page, PageOptions, Paginator, ResumePoint, paginate, paginate_json};
+pub use policy::{
+    QuotaStatus, QuotaWindow, RateLimit, RateLimiter, RetryPolicy, WaitEvent, WaitReporter,
+    with_wait_reporter,
+};
+pub use scan::{AnalysisProgress, AnalysisWait, FileScan, ScanOptions, ScanSource};
 
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use std::{fmt, sync::Arc, time::Duration};
@@ -64,28 +212,59 @@ pub struct Inner {
 pub(crate) struct Shared {
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) origin: url::Origin,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) reporter: Option<WaitReporter>,
+    pub(crate) download_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Inner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.shared;
         f.debug_struct("Inner")
-            .field(
-                "api_key",
-                &self.shared.api_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("origin", &self.shared.origin.ascii_serialization())
-            .finish()
+            .field("api_key", &s.api_key.as_ref().map(|_| "<redacted>"))
+            .field("origin", &s.origin.ascii_serialization())
+            .field("rate_limit", s.limiter.limit())
+            .field("retry", &s.retry)
+            .field("download_timeout", &s.download_timeout)
+            .finish_non_exhaustive()
     }
 }
 
 /// Builds a [`Client`]: `Client::builder().api_key(key).build()`.
-#[derive(Debug, Clone)]
+///
+/// Defaults: base URL [`DEFAULT_BASE_URL`], no local rate limit ([`RateLimit::unlimited`]; use
+/// [`RateLimit::public`] for a free key), [`RetryPolicy::default`], a 120 s timeout per request
+/// (30 min for downloads and feeds), 15 s to connect.
+#[derive(Clone)]
 pub struct ClientBuilder {
     api_key: Option<ApiKey>,
     base_url: String,
     timeout: Duration,
     connect_timeout: Duration,
+    download_timeout: Duration,
+    pool_idle_timeout: Option<Duration>,
     user_agent: String,
+    rate_limit: RateLimit,
+    retry: RetryPolicy,
+    reporter: Option<WaitReporter>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("download_timeout", &self.download_timeout)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("user_agent", &self.user_agent)
+            .field("rate_limit", &self.rate_limit)
+            .field("retry", &self.retry)
+            .field("on_wait", &self.reporter.as_ref().map(|_| "<callback>"))
+            .finish()
+    }
 }
 
 impl Default for ClientBuilder {
@@ -95,7 +274,12 @@ impl Default for ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_string(),
             timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(15),
+            download_timeout: Duration::from_secs(30 * 60),
+            pool_idle_timeout: Some(Duration::from_secs(90)),
             user_agent: format!("vtmcp/{}", env!("CARGO_PKG_VERSION")),
+            rate_limit: RateLimit::unlimited(),
+            retry: RetryPolicy::default(),
+            reporter: None,
         }
     }
 }
@@ -119,15 +303,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Total time allowed for one request, body included (default 120 s).
+    /// Total time allowed for one request, body included (default 120 s; `Duration::ZERO`:
+    /// no limit). Downloads and feeds use [`ClientBuilder::download_timeout`] instead.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = t;
         self
     }
 
-    /// Time allowed to establish a connection (default 15 s).
+    /// Time allowed to establish a connection (default 15 s; `Duration::ZERO`: no limit).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
+        self
+    }
+
+    /// Total time allowed for an operation that returns bytes (downloads, PCAPs, feed batches),
+    /// body included (default 30 min; `Duration::ZERO`: no limit).
+    pub fn download_timeout(mut self, t: Duration) -> Self {
+        self.download_timeout = t;
+        self
+    }
+
+    /// How long an idle connection is kept for reuse (default 90 s; `None`: until the server
+    /// closes it).
+    pub fn pool_idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.pool_idle_timeout = t;
         self
     }
 
@@ -137,28 +336,64 @@ impl ClientBuilder {
         self
     }
 
+    /// The local rate limit (default [`RateLimit::unlimited`]). A free key should use
+    /// [`RateLimit::public`]: 4 requests per minute, 500 per day.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// When `GET`s are repeated (default [`RetryPolicy::default`]; [`RetryPolicy::none`] turns
+    /// retries off). Other methods are never repeated.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// A callback for every [`WaitEvent`] of every call of this client (e.g. for logging). A
+    /// per-call reporter is installed with [`with_wait_reporter`]; both are called.
+    pub fn on_wait(mut self, reporter: impl Fn(&WaitEvent) + Send + Sync + 'static) -> Self {
+        self.reporter = Some(Arc::new(reporter));
+        self
+    }
+
     /// Builds the client. Fails on a base URL that is not an absolute http(s) URL.
     pub fn build(self) -> Result<Client, crate::Error> {
+        if let Some(k) = &self.api_key {
+            crate::error::register_secret(&k.0);
+        }
         let base = self.base_url.trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&base).map_err(|e| {
-            crate::Error::Config(format!("base URL {base:?} is not a valid URL: {e}"))
+            crate::Error::Config(format!("base URL {base:?} is not a valid URL: {e}")).scrubbed()
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(crate::Error::Config(format!(
-                "base URL {base:?} must use http or https"
-            )));
+            return Err(
+                crate::Error::Config(format!("base URL {base:?} must use http or https"))
+                    .scrubbed(),
+            );
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(self.user_agent)
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(self.pool_idle_timeout);
+        if !self.timeout.is_zero() {
+            http = http.timeout(self.timeout);
+        }
+        if !self.connect_timeout.is_zero() {
+            http = http.connect_timeout(self.connect_timeout);
+        }
+        let http = http
             .build()
             .map_err(|e| crate::Error::Config(format!("cannot build the HTTP client: {e}")))?;
         let inner = Inner {
             shared: Arc::new(Shared {
                 api_key: self.api_key,
                 origin: parsed.origin(),
+                limiter: RateLimiter::new(self.rate_limit),
+                retry: self.retry,
+                reporter: self.reporter,
+                download_timeout: (!self.download_timeout.is_zero())
+                    .then_some(self.download_timeout),
             }),
         };
         Ok(Client::new_with_client(&base, http, inner))
@@ -176,6 +411,22 @@ impl Client {
         self.inner().shared.api_key.is_some()
     }
 
+    /// The local quota as it stands: requests left today, the wait for the next slot. A batch
+    /// tool can check what it is about to spend (see [`QuotaStatus::estimate`]).
+    pub fn quota_status(&self) -> QuotaStatus {
+        self.inner().shared.limiter.status()
+    }
+
+    /// The rate limiter shared by this client and its clones.
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner().shared.limiter
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner().shared.retry
+    }
+
     pub(crate) fn key_header(&self) -> Option<reqwest::header::HeaderValue> {
         let key = self.inner().shared.api_key.as_ref()?;
         let mut v = reqwest::header::HeaderValue::from_str(key.expose()).ok()?;
@@ -188,14 +439,17 @@ impl Client {
         url.origin() == self.inner().shared.origin
     }
 
-    /// Sends a request built by hand (uploads), with the same header policy and redirect rule
-    /// as the generated methods.
+    /// Sends a request built by hand (uploads, downloads by URL) with the same header policy,
+    /// redirect rule, rate limit and retry policy as the generated methods. Requests to another
+    /// origin (signed storage URLs) do not take a rate-limit slot.
     pub(crate) async fn execute(
         &self,
+        operation: &str,
         mut request: reqwest::Request,
     ) -> reqwest::Result<reqwest::Response> {
         self.prepare(&mut request);
-        self.send_following(request).await
+        let limited = self.same_origin(request.url());
+        self.send_with_policy(operation, request, limited).await
     }
 
     fn prepare(&self, request: &mut reqwest::Request) {
@@ -208,11 +462,87 @@ impl Client {
         }
     }
 
+    /// Rate limit, send (following `GET` redirects), and repeat a `GET` while the policy allows.
+    async fn send_with_policy(
+        &self,
+        operation: &str,
+        request: reqwest::Request,
+        limited: bool,
+    ) -> reqwest::Result<reqwest::Response> {
+        let shared = &self.inner().shared;
+        let repeatable = matches!(
+            *request.method(),
+            reqwest::Method::GET | reqwest::Method::HEAD
+        );
+        let max_retries = if repeatable {
+            shared.retry.retries()
+        } else {
+            0
+        };
+        let started = tokio::time::Instant::now();
+        let mut request = request;
+        let mut retries = 0u32;
+        let mut last: Option<reqwest::Result<reqwest::Response>> = None;
+        loop {
+            let spare = if retries < max_retries {
+                request.try_clone()
+            } else {
+                None
+            };
+            if limited
+                && let Err(e) = shared
+                    .limiter
+                    .acquire_reporting(operation, shared.reporter.as_ref())
+                    .await
+            {
+                // A retry that cannot get a slot in time gives back the previous answer.
+                return last.unwrap_or_else(|| Ok(local_quota_response(&e)));
+            }
+            let result = match self.send_following(request).await {
+                Ok(resp) => normalize_error_body(resp).await,
+                Err(e) => Err(e),
+            };
+            let verdict = match &result {
+                Ok((resp, Some(info))) => retry_reason(
+                    resp.status().as_u16(),
+                    info,
+                    &shared.limiter,
+                    shared.retry.retries_quota(),
+                ),
+                Ok((_, None)) => None,
+                Err(e) => connection_problem(e).map(|r| (r, false, None)),
+            };
+            let result = result.map(|(resp, _)| resp);
+            let (Some((reason, quota, retry_after)), Some(spare)) = (verdict, spare) else {
+                return result;
+            };
+            retries += 1;
+            let wait = shared.retry.backoff(retries, quota, retry_after);
+            if started.elapsed() + wait > shared.retry.max_elapsed_duration() {
+                return result;
+            }
+            policy::report(
+                shared.reporter.as_ref(),
+                &WaitEvent::Retry {
+                    operation: operation.to_string(),
+                    attempt: retries,
+                    max_retries,
+                    wait,
+                    reason,
+                },
+            );
+            tokio::time::sleep(wait).await;
+            last = Some(result);
+            request = spare;
+        }
+    }
+
     async fn send_following(
         &self,
         request: reqwest::Request,
     ) -> reqwest::Result<reqwest::Response> {
         let is_get = request.method() == reqwest::Method::GET;
+        let timeout = request.timeout().copied();
         let mut resp = self.client().execute(request).await?;
         let mut hops = 0;
         while is_get && resp.status().is_redirection() && hops < MAX_REDIRECTS {
@@ -226,6 +556,7 @@ impl Client {
             };
             hops += 1;
             let mut req = reqwest::Request::new(reqwest::Method::GET, next);
+            *req.timeout_mut() = timeout;
             // The key goes only to the VirusTotal origin, never to signed storage.
             if self.same_origin(req.url())
                 && let Some(v) = self.key_header()
@@ -242,44 +573,156 @@ impl ClientHooks<Inner> for Client {
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         self.prepare(request);
+        if let Some(t) = self.inner().shared.download_timeout
+            && returns_bytes(info.operation_id)
+        {
+            *request.timeout_mut() = Some(t);
+        }
         Ok(())
     }
 
     async fn exec(
         &self,
         request: reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let resp = self.send_following(request).await?;
-        normalize_error_body(resp).await
+        self.send_with_policy(info.operation_id, request, true)
+            .await
     }
+}
+
+/// Whether the operation answers with bytes (downloads, PCAPs, feed batches).
+fn returns_bytes(operation: &str) -> bool {
+    crate::ops::OperationMeta::find(operation)
+        .is_some_and(|o| o.response == crate::ops::ResponseKind::Bytes)
+}
+
+/// What an error answer said, for the retry decision.
+struct ErrorInfo {
+    code: String,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+/// Why a `GET` that got this error answer may be repeated: (reason, is a quota, Retry-After).
+fn retry_reason(
+    status: u16,
+    info: &ErrorInfo,
+    limiter: &RateLimiter,
+    on_quota: bool,
+) -> Option<(String, bool, Option<Duration>)> {
+    let code = crate::ErrorCode::parse(&info.code);
+    let what = if info.code == crate::error::NON_JSON_CODE {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status} {}", info.code)
+    };
+    match (status, &code) {
+        (429, _) => {
+            let m = info.message.to_ascii_lowercase();
+            let long_quota = ["daily", "day", "monthly", "month"]
+                .iter()
+                .any(|w| m.contains(w));
+            if !on_quota || long_quota || limiter.daily_budget_spent() {
+                None
+            } else {
+                Some((format!("{what} (per-minute quota)"), true, info.retry_after))
+            }
+        }
+        (502..=504, _) | (_, crate::ErrorCode::DeadlineExceeded) => {
+            Some((what, false, info.retry_after))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a transport error is a refused, reset or truncated connection (worth repeating a
+/// `GET` for), with a short description.
+fn connection_problem(e: &reqwest::Error) -> Option<String> {
+    if e.is_timeout() {
+        return None;
+    }
+    if e.is_connect() {
+        return Some("could not connect".into());
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return Some(format!("connection lost ({})", io.kind()));
+            }
+        }
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return Some("connection closed before the answer was complete".into());
+        }
+        src = s.source();
+    }
+    None
+}
+
+/// The answer the client makes up when the local rate limiter refuses: a 429 with the
+/// structured details, which [`crate::Error::from_progenitor`] turns back into
+/// [`crate::Error::QuotaWait`].
+fn local_quota_response(e: &crate::Error) -> reqwest::Response {
+    let body = e
+        .local_quota_body()
+        .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        .unwrap_or_default();
+    let resp = http::Response::builder()
+        .status(429)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("a static status and header");
+    reqwest::Response::from(resp)
 }
 
 /// Error bodies that are not VirusTotal's `{error:{code,message}}` (HTML from a gateway, plain
 /// text, nothing) would otherwise lose their status inside progenitor. They are rewritten into
-/// the VT shape with the code [`crate::error::NON_JSON_CODE`] and the (truncated) text.
-async fn normalize_error_body(resp: reqwest::Response) -> reqwest::Result<reqwest::Response> {
+/// the VT shape with the code [`crate::error::NON_JSON_CODE`] and the (truncated) text. Returns
+/// what the error said, for the retry decision.
+async fn normalize_error_body(
+    resp: reqwest::Response,
+) -> reqwest::Result<(reqwest::Response, Option<ErrorInfo>)> {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return Ok(resp);
+        return Ok((resp, None));
     }
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await?;
-    let is_vt = serde_json::from_slice::<serde_json::Value>(&bytes)
+    let parsed = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
-        .is_some_and(|v| v.pointer("/error/code").is_some_and(|c| c.is_string()));
-    let body = if is_vt {
-        bytes.to_vec()
-    } else {
-        let text = String::from_utf8_lossy(&bytes);
-        serde_json::to_vec(&serde_json::json!({
-            "error": {"code": crate::error::NON_JSON_CODE, "message": crate::error::truncate(text.trim(), 512)}
-        }))
-        .unwrap_or_default()
+        .filter(|v| v.pointer("/error/code").is_some_and(|c| c.is_string()));
+    let (body, code, message) = match parsed {
+        Some(v) => {
+            let code = v["error"]["code"].as_str().unwrap_or_default().to_string();
+            let message = v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (bytes.to_vec(), code, message)
+        }
+        None => {
+            let text = crate::error::truncate(String::from_utf8_lossy(&bytes).trim(), 512);
+            let body = serde_json::to_vec(&serde_json::json!({
+                "error": {"code": crate::error::NON_JSON_CODE, "message": text}
+            }))
+            .unwrap_or_default();
+            (body, crate::error::NON_JSON_CODE.to_string(), text)
+        }
     };
+    let retry_after = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::error::parse_retry_after);
     let mut builder = http::Response::builder().status(status);
     for (k, v) in headers.iter() {
         if k != reqwest::header::CONTENT_LENGTH && k != reqwest::header::CONTENT_TYPE {
@@ -290,5 +733,12 @@ async fn normalize_error_body(resp: reqwest::Response) -> reqwest::Result<reqwes
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(body)
         .expect("status and headers come from a valid response");
-    Ok(reqwest::Response::from(rebuilt))
+    Ok((
+        reqwest::Response::from(rebuilt),
+        Some(ErrorInfo {
+            code,
+            message,
+            retry_after,
+        }),
+    ))
 }

@@ -41,9 +41,59 @@ impl UploadTarget {
     }
 }
 
+/// What is uploaded: a file on disk (streamed) or bytes in memory.
+pub(crate) enum UploadBody<'a> {
+    /// A regular file of `len` bytes (already checked with [`check_upload_file`]).
+    Path { path: &'a Path, len: u64 },
+    /// Bytes, with the file name VirusTotal records.
+    Bytes { data: bytes::Bytes, name: String },
+}
+
+impl UploadBody<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            UploadBody::Path { len, .. } => *len,
+            UploadBody::Bytes { data, .. } => data.len() as u64,
+        }
+    }
+}
+
+/// Checks that `path` is a regular file VirusTotal accepts (at most [`MAX_UPLOAD`] bytes) and
+/// returns its size. Nothing is sent.
+pub(crate) async fn check_upload_file(path: &Path) -> Result<u64, Error> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| Error::InvalidInput {
+            argument: "file".into(),
+            problem: format!("cannot read {}: {e}", path.display()),
+        })?;
+    if !meta.is_file() {
+        return Err(Error::InvalidInput {
+            argument: "file".into(),
+            problem: format!("{} is not a regular file", path.display()),
+        });
+    }
+    check_upload_len(meta.len(), &path.display().to_string())?;
+    Ok(meta.len())
+}
+
+pub(crate) fn check_upload_len(len: u64, what: &str) -> Result<(), Error> {
+    if len > MAX_UPLOAD {
+        return Err(Error::InvalidInput {
+            argument: "file".into(),
+            problem: format!(
+                "{what} is {len} bytes; VirusTotal accepts at most {MAX_UPLOAD} bytes (650 MB). \
+                 Upload the inner files of an archive instead"
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Client {
     /// Uploads a local file as multipart form data, with extra form `fields` (e.g. `password`,
-    /// sandbox options, a Monitor `path`). Files over 32 MB first ask for an upload URL.
+    /// sandbox options, a Monitor `path`). Files over 32 MB first ask for an upload URL; files
+    /// over 650 MB are refused before any request. The file is streamed from disk.
     /// Returns VirusTotal's JSON answer (an analysis descriptor, or the Monitor item).
     pub async fn upload_path(
         &self,
@@ -51,48 +101,47 @@ impl Client {
         path: &Path,
         fields: &[(&str, String)],
     ) -> Result<Value, Error> {
-        let op = target.op();
-        let meta = tokio::fs::metadata(path)
+        let len = check_upload_file(path).await?;
+        self.upload_body(target, UploadBody::Path { path, len }, fields)
             .await
-            .map_err(|e| Error::InvalidInput {
-                argument: "file".into(),
-                problem: format!("cannot read {}: {e}", path.display()),
-            })?;
-        if !meta.is_file() {
-            return Err(Error::InvalidInput {
-                argument: "file".into(),
-                problem: format!("{} is not a regular file", path.display()),
-            });
-        }
-        let len = meta.len();
-        if len > MAX_UPLOAD {
-            return Err(Error::InvalidInput {
-                argument: "file".into(),
-                problem: format!(
-                    "{} is {len} bytes; VirusTotal accepts at most {MAX_UPLOAD} bytes (650 MB)",
-                    path.display()
-                ),
-            });
-        }
+    }
+
+    pub(crate) async fn upload_body(
+        &self,
+        target: UploadTarget,
+        body: UploadBody<'_>,
+        fields: &[(&str, String)],
+    ) -> Result<Value, Error> {
+        let op = target.op();
+        let len = body.len();
+        check_upload_len(len, "the file")?;
         let url = if len > DIRECT_UPLOAD_LIMIT {
             self.upload_url(target).await?
         } else {
             format!("{}{}", self.baseurl, target.path())
         };
-        let file = tokio::fs::File::open(path).await.map_err(|e| Error::Io {
-            context: format!("opening {}", path.display()),
-            source: e,
-        })?;
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file")
-            .to_string();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
-        let mut form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::stream_with_length(body, len).file_name(name),
-        );
+        let part = match body {
+            UploadBody::Path { path, .. } => {
+                let file = tokio::fs::File::open(path).await.map_err(|e| Error::Io {
+                    context: format!("opening {}", path.display()),
+                    source: e,
+                })?;
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("file")
+                    .to_string();
+                let stream = reqwest::Body::wrap_stream(
+                    tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024),
+                );
+                reqwest::multipart::Part::stream_with_length(stream, len).file_name(name)
+            }
+            UploadBody::Bytes { data, name } => {
+                reqwest::multipart::Part::stream_with_length(reqwest::Body::from(data), len)
+                    .file_name(name)
+            }
+        };
+        let mut form = reqwest::multipart::Form::new().part("file", part);
         for (k, v) in fields {
             form = form.text(k.to_string(), v.clone());
         }
@@ -103,7 +152,7 @@ impl Client {
             .build()
             .map_err(|e| Error::from_reqwest(op, e))?;
         let resp = self
-            .execute(request)
+            .execute(op, request)
             .await
             .map_err(|e| Error::from_reqwest(op, e))?;
         json_response(op, resp).await
@@ -137,6 +186,11 @@ impl Client {
 /// Decodes a hand-written request's answer: JSON on success, [`Error`] otherwise.
 pub(crate) async fn json_response(op: &str, resp: reqwest::Response) -> Result<Value, Error> {
     let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::error::parse_retry_after);
     let bytes = resp.bytes().await.map_err(|e| Error::from_reqwest(op, e))?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
@@ -145,26 +199,27 @@ pub(crate) async fn json_response(op: &str, resp: reqwest::Response) -> Result<V
         });
     }
     let v: Option<Value> = serde_json::from_slice(&bytes).ok();
-    match v
-        .as_ref()
-        .and_then(|v| v.pointer("/error/code"))
-        .and_then(Value::as_str)
-    {
-        Some(code) => Err(Error::Api {
-            status: status.as_u16(),
-            code: crate::ErrorCode::parse(code),
-            message: v
-                .as_ref()
-                .and_then(|v| v.pointer("/error/message"))
+    let error = v.as_ref().and_then(|v| v.get("error"));
+    match error.and_then(|e| e.get("code")).and_then(Value::as_str) {
+        Some(code) => Err(Error::from_error_body(
+            op,
+            status.as_u16(),
+            retry_after,
+            code,
+            error
+                .and_then(|e| e.get("message"))
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
-            retry_after: None,
-        }),
+            error
+                .and_then(Value::as_object)
+                .unwrap_or(&serde_json::Map::new()),
+        )),
         None => Err(Error::Http {
             status: status.as_u16(),
             body: crate::error::truncate(String::from_utf8_lossy(&bytes).trim(), 512),
-        }),
+        }
+        .scrubbed()),
     }
 }
 

@@ -52,6 +52,7 @@ impl VtServer {
         let client = Client::builder()
             .api_key_opt(config.api_key.clone())
             .base_url(config.base_url.clone())
+            .rate_limit(config.effective_rate_limit())
             .build()?;
         let entries = catalog::entries(&config.selection);
         let by_name = entries
@@ -128,6 +129,7 @@ impl VtServer {
                 "{name}: no VirusTotal API key is configured. Set VT_API_KEY (or VIRUSTOTAL_API_KEY, or VT_API_KEY_FILE with a path to a file holding the key) in the MCP server's environment and restart it. Nothing was sent."
             ));
         }
+        let progress_for_waits = progress.clone();
         let work = async {
             match (entry.op, entry.composite) {
                 (Some(op), _) => self.run_operation(op, args).await,
@@ -145,7 +147,20 @@ impl VtServer {
                 (None, None) => output::error_result(format!("{name} has no implementation")),
             }
         };
-        let outcome = std::panic::AssertUnwindSafe(work).catch_unwind().await;
+        // Waits for a quota slot or a retry become progress notifications of this call.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let work = crate::client::with_wait_reporter(
+            move |ev: &crate::client::WaitEvent| {
+                let _ = tx.send(ev.to_string());
+            },
+            std::panic::AssertUnwindSafe(work).catch_unwind(),
+        );
+        let forward = async {
+            while let Some(msg) = rx.recv().await {
+                progress_for_waits.report(0.0, None, msg).await;
+            }
+        };
+        let (outcome, ()) = tokio::join!(work, forward);
         outcome.unwrap_or_else(|_| {
             tracing::error!(tool = name, "a tool call panicked; the server keeps serving");
             output::error_result(format!("{name} failed with an internal error (a bug in vtmcp); other tools keep working. Please report it."))

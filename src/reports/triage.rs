@@ -94,15 +94,24 @@ pub(super) async fn triage(ctx: &Ctx, args: &Map<String, Value>, format: &str) -
         rows.push(r);
     }
     let lookups = rows.iter().filter(|r| r.status == "pending").count();
-    let plan = format!(
-        "{} indicator(s) given, {duplicates} duplicate(s) merged, {lookups} lookup(s) = {lookups} VirusTotal request(s){}.",
-        iocs.len(),
-        if ctx.premium {
-            ""
-        } else {
-            " (a public key allows 4 per minute and 500 per day)"
-        }
+    let quota = ctx.client.quota_status();
+    let mut plan = format!(
+        "{} indicator(s) given, {duplicates} duplicate(s) merged, {lookups} lookup(s) = {lookups} VirusTotal request(s)",
+        iocs.len()
     );
+    if let Some(left) = quota.remaining_today {
+        plan.push_str(&format!("; {left} left today by vtmcp's count"));
+        if !quota.can_spend_today(lookups as u32) {
+            plan.push_str(", not enough: the rest will be marked not checked");
+        }
+    }
+    if let Some(wait) = quota.estimate(lookups as u32).filter(|w| !w.is_zero()) {
+        plan.push_str(&format!(
+            "; about {} s of waiting for the per-minute quota",
+            wait.as_secs()
+        ));
+    }
+    plan.push('.');
     ctx.progress
         .report(0.0, Some(lookups as f64), plan.clone())
         .await;

@@ -36,6 +36,8 @@ pub fn config(base: &str, toolsets: &[&str], tiers: &[&str], submit: bool, write
             allow_write: write,
         })
         .unwrap(),
+        // Tests pace nothing unless they test pacing.
+        rate_limit: Some(vtmcp::client::RateLimit::unlimited()),
         ..Config::default()
     }
 }

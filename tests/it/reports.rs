@@ -582,3 +582,50 @@ async fn hostile_text_is_rendered_inert() {
         "{md}"
     );
 }
+
+#[tokio::test]
+async fn triage_states_the_quota_and_stops_at_the_local_limit() {
+    let server = mock_vt().await;
+    Mock::given(matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("ip_address.json")))
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server.uri(), &["default"], &[], false, false);
+    cfg.rate_limit = Some(
+        vtmcp::client::RateLimit::per_minute(2)
+            .per_day(3)
+            .max_wait(Duration::from_millis(10)),
+    );
+    let client = connect(&cfg).await;
+    let r = call(
+        &client,
+        "triage_iocs",
+        json!({"iocs": ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"]}),
+    )
+    .await;
+    let s = r.structured_content.clone().unwrap();
+    let plan = s["plan"].as_str().unwrap();
+    assert!(
+        plan.contains("4 lookup(s)")
+            && plan.contains("3 left today")
+            && plan.contains("not enough"),
+        "{plan}"
+    );
+    let status: Vec<&str> = s["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        status,
+        ["found", "found", "not_checked", "not_checked"],
+        "{}",
+        text(&r)
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "the limiter refused the third request locally"
+    );
+}

@@ -4,10 +4,12 @@
 //! - `spec diff OLD NEW`: what changed between two spec versions ([`diff`]);
 //! - `spec import-metadata FILE`: relationship names from a saved `GET /metadata` ([`metadata`]);
 //! - `codegen [--check]`: refreshes or verifies the committed artefacts derived from the spec
-//!   ([`codegen`], rendered by [`render`]).
+//!   ([`codegen`], rendered by [`render`]);
+//! - `bench [--quick] [--out FILE]`: builds the release binary and benchmarks it ([`bench`]).
 //!
 //! The crate is a library plus a thin binary so that its tests can call it directly.
 
+pub mod bench;
 pub mod check;
 pub mod codegen;
 pub mod composite;

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use xtask::spec::Spec;
-use xtask::{check, codegen, diff, metadata, repo_root};
+use xtask::{bench, check, codegen, diff, metadata, repo_root};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,16 @@ enum Command {
         /// Repository root holding spec/, README.md and COVERAGE.md.
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+    },
+    /// Build the release binary and benchmark it against a local mock VirusTotal; print the
+    /// figures and write them to BENCHMARKS.md.
+    Bench {
+        /// Fewer repetitions, for a quick look.
+        #[arg(long)]
+        quick: bool,
+        /// Where to write the results (default: BENCHMARKS.md at the repository root).
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -68,6 +78,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = match cli.command {
         Command::Codegen { check, root } => codegen::run(&root.unwrap_or_else(repo_root), check),
+        Command::Bench { quick, out } => bench::run(&bench::Options { quick, out }),
         Command::Spec { command } => match command {
             SpecCommand::Check { spec } => spec_check(&default_spec(spec)),
             SpecCommand::Diff { old, new } => spec_diff(&old, &new),

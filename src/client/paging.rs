@@ -1,0 +1,528 @@
+//! Cursor paging for every list and relationship operation.
+//!
+//! VirusTotal pages collections with an opaque cursor: each page carries `meta.cursor`, passed
+//! back as `cursor=` to get the next one; the last page has none. [`paginate`] turns any
+//! page-fetching closure into a [`Paginator`], a [`Stream`] of items that follows the cursor,
+//! stops after [`PageOptions::max_items`], says where to resume ([`Paginator::resume_point`])
+//! and ends with [`Error::Paging`] if the server hands out a cursor it already gave (which
+//! would loop forever). [`paginate_json`] does the same over the JSON dispatcher
+//! ([`crate::ops::call_json`]).
+
+use crate::client::{ResponseValue, types};
+use crate::ops::{OperationMeta, Output};
+use crate::{Client, Error};
+use futures::{Stream, future::BoxFuture};
+use serde_json::{Map, Value};
+use std::{
+    collections::{HashSet, VecDeque},
+    fmt,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+/// One page: its items and the cursor of the next page (None on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The cursor of the next page.
+    pub cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A page of `items` followed by the page at `cursor` (an empty cursor counts as none).
+    pub fn new(items: Vec<T>, cursor: Option<String>) -> Self {
+        Page {
+            items,
+            cursor: cursor.filter(|c| !c.is_empty()),
+        }
+    }
+
+    /// A page of `items` whose next cursor is in a collection's `meta`.
+    pub fn from_meta(items: Vec<T>, meta: Option<&types::CollectionMeta>) -> Self {
+        Page::new(items, meta.and_then(|m| m.cursor.clone()))
+    }
+}
+
+/// A list answer that can be split into a [`Page`]: implemented for the generated list types
+/// (`CommentList`, `DescriptorList`, `RelatedObjects`, …), for [`ResponseValue`] of those,
+/// and for a JSON collection (`{"data":[…],"meta":{"cursor":…}}`).
+pub trait IntoPage {
+    /// The item type.
+    type Item;
+    /// Splits the answer into its items and the next cursor.
+    fn into_page(self) -> Page<Self::Item>;
+}
+
+macro_rules! list_pages {
+    ($($list:ident => $item:ident),* $(,)?) => {
+        $(
+            impl IntoPage for types::$list {
+                type Item = types::$item;
+                fn into_page(self) -> Page<types::$item> {
+                    Page::from_meta(self.data, self.meta.as_ref())
+                }
+            }
+        )*
+    };
+}
+
+list_pages! {
+    AnalysisList => Analysis,
+    CollectionList => Collection,
+    CommentList => Comment,
+    DescriptorList => Descriptor,
+    FileBehaviourList => FileBehaviour,
+    FileList => File,
+    GenericObjectList => GenericObject,
+    GraphList => Graph,
+    HuntingNotificationList => HuntingNotification,
+    HuntingRulesetList => HuntingRuleset,
+    MonitorHashList => MonitorHash,
+    MonitorItemList => MonitorItem,
+    MonitorPartnerCommentList => MonitorPartnerComment,
+    PrivateAnalysisList => PrivateAnalysis,
+    PrivateFileList => PrivateFile,
+    RetrohuntJobList => RetrohuntJob,
+    SavedSearchList => SavedSearch,
+    ThreatActorList => ThreatActor,
+    ThreatProfileList => ThreatProfile,
+    VoteList => Vote,
+    YaraRuleList => YaraRule,
+}
+
+impl IntoPage for types::RelatedObjects {
+    type Item = Value;
+    /// Related objects: a list, or a single object (or nothing) for one-to-one relationships.
+    fn into_page(self) -> Page<Value> {
+        Page::from_meta(json_items(self.data), self.meta.as_ref())
+    }
+}
+
+impl IntoPage for Value {
+    type Item = Value;
+    /// `data` (a list, a single object, or nothing) and `meta.cursor`.
+    fn into_page(mut self) -> Page<Value> {
+        let cursor = self
+            .pointer("/meta/cursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let data = self.get_mut("data").map(Value::take);
+        Page::new(json_items(data), cursor)
+    }
+}
+
+impl<L: IntoPage> IntoPage for ResponseValue<L> {
+    type Item = L::Item;
+    fn into_page(self) -> Page<L::Item> {
+        self.into_inner().into_page()
+    }
+}
+
+fn json_items(data: Option<Value>) -> Vec<Value> {
+    match data {
+        Some(Value::Array(a)) => a,
+        None | Some(Value::Null) => vec![],
+        Some(one) => vec![one],
+    }
+}
+
+/// Where to pick paging up again: fetch the page at `cursor` (None: the first page) and skip
+/// its first `skip` items, which were already read. Serializable, so it can be handed to a
+/// caller (e.g. an MCP client) and come back later.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResumePoint {
+    /// The cursor of the page to fetch (None: the first page).
+    pub cursor: Option<String>,
+    /// Items of that page already read.
+    pub skip: usize,
+}
+
+/// Limits and the starting point of a [`Paginator`].
+#[derive(Debug, Clone, Default)]
+pub struct PageOptions {
+    max_items: Option<usize>,
+    max_pages: Option<usize>,
+    resume: Option<ResumePoint>,
+}
+
+impl PageOptions {
+    /// No limit, from the first page.
+    pub fn new() -> Self {
+        PageOptions::default()
+    }
+
+    /// Stop after `n` items (the page size is the operation's `limit` argument).
+    pub fn max_items(mut self, n: usize) -> Self {
+        self.max_items = Some(n);
+        self
+    }
+
+    /// Stop after fetching `n` pages.
+    pub fn max_pages(mut self, n: usize) -> Self {
+        self.max_pages = Some(n);
+        self
+    }
+
+    /// Start at the page of `cursor` (a `meta.cursor` from an earlier answer).
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.resume = Some(ResumePoint {
+            cursor: Some(cursor.into()),
+            skip: 0,
+        });
+        self
+    }
+
+    /// Start where an earlier paginator stopped ([`Paginator::resume_point`]).
+    pub fn resume_from(mut self, point: ResumePoint) -> Self {
+        self.resume = Some(point);
+        self
+    }
+}
+
+type PageFuture<T> = BoxFuture<'static, Result<Page<T>, Error>>;
+type Fetch<T> = Box<dyn FnMut(Option<String>) -> PageFuture<T> + Send>;
+
+enum Next {
+    Fetch(Option<String>),
+    End,
+    Fail(Error),
+}
+
+/// A [`Stream`] of the items of a paged collection (see [`paginate`]). After an error the
+/// stream ends; [`Paginator::resume_point`] then says where to try again.
+pub struct Paginator<T> {
+    operation: String,
+    fetch: Fetch<T>,
+    in_flight: Option<(Option<String>, PageFuture<T>)>,
+    buffer: VecDeque<T>,
+    page_cursor: Option<String>,
+    consumed: usize,
+    skip_first: usize,
+    next: Next,
+    seen: HashSet<String>,
+    yielded: usize,
+    pages: usize,
+    max_items: Option<usize>,
+    max_pages: Option<usize>,
+    done: bool,
+}
+
+// Items are never pinned: they are moved out of the buffer.
+impl<T> Unpin for Paginator<T> {}
+
+impl<T> fmt::Debug for Paginator<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paginator")
+            .field("operation", &self.operation)
+            .field("yielded", &self.yielded)
+            .field("pages", &self.pages)
+            .field("resume_point", &self.resume_point())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pages through a collection: `fetch(cursor)` gets the page at `cursor` (None: the first
+/// page) and returns its items and next cursor; the returned [`Paginator`] yields the items one
+/// by one, fetching the next page when the current one is used up.
+///
+/// ```no_run
+/// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
+/// use futures::TryStreamExt;
+/// use vtmcp::client::{IntoPage, PageOptions, paginate};
+///
+/// let votes: Vec<_> = paginate(PageOptions::new().max_items(100), move |cursor| {
+///     let client = client.clone();
+///     async move {
+///         let mut b = client.list_file_votes().id("44d88612fea8a8f36de82e1278abb02f").limit(40u32);
+///         if let Some(c) = cursor {
+///             b = b.cursor(c);
+///         }
+///         b.send()
+///             .await
+///             .map(IntoPage::into_page)
+///             .map_err(|e| vtmcp::Error::from_progenitor("list_file_votes", e))
+///     }
+/// })
+/// .try_collect()
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub fn paginate<T, F, Fut>(options: PageOptions, mut fetch: F) -> Paginator<T>
+where
+    T: Send + 'static,
+    F: FnMut(Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Page<T>, Error>> + Send + 'static,
+{
+    let resume = options.resume.unwrap_or_default();
+    Paginator {
+        operation: "the list".into(),
+        fetch: Box::new(move |c| Box::pin(fetch(c))),
+        in_flight: None,
+        buffer: VecDeque::new(),
+        page_cursor: None,
+        consumed: 0,
+        skip_first: resume.skip,
+        next: Next::Fetch(resume.cursor),
+        seen: HashSet::new(),
+        yielded: 0,
+        pages: 0,
+        max_items: options.max_items,
+        max_pages: options.max_pages,
+        done: false,
+    }
+}
+
+/// Pages through the list or relationship operation `operation` of the JSON dispatcher
+/// ([`crate::ops::call_json`]) with the flat JSON `args` (without `cursor`, or with one to
+/// start from). Items are the elements of `data`. Fails before any request when the operation
+/// does not page or an argument is wrong.
+///
+/// ```no_run
+/// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
+/// use futures::StreamExt;
+/// use vtmcp::client::{PageOptions, paginate_json};
+///
+/// let mut pages = paginate_json(
+///     &client,
+///     "list_file_comments",
+///     serde_json::json!({"id": "44d88612fea8a8f36de82e1278abb02f", "limit": 40}),
+///     PageOptions::new().max_items(60),
+/// )?;
+/// while let Some(comment) = pages.next().await {
+///     println!("{}", comment?["attributes"]["text"]);
+/// }
+/// if let Some(resume) = pages.resume_point() {
+///     println!("more from cursor {:?}, skipping {}", resume.cursor, resume.skip);
+/// }
+/// # Ok(()) }
+/// ```
+pub fn paginate_json(
+    client: &Client,
+    operation: &str,
+    args: Value,
+    mut options: PageOptions,
+) -> Result<Paginator<Value>, Error> {
+    let op = OperationMeta::find(operation).ok_or_else(|| Error::InvalidInput {
+        argument: "operation".into(),
+        problem: format!("unknown operation `{operation}`"),
+    })?;
+    if !op.params.iter().any(|p| p.arg == "cursor") {
+        return Err(Error::InvalidInput {
+            argument: "operation".into(),
+            problem: format!("{operation} does not page (it takes no `cursor`)"),
+        });
+    }
+    let mut args: Map<String, Value> = match args {
+        Value::Object(m) => m,
+        Value::Null => Map::new(),
+        other => {
+            return Err(Error::InvalidInput {
+                argument: "arguments".into(),
+                problem: format!("expected a JSON object of arguments, got {other}"),
+            });
+        }
+    };
+    if let Some(c) = args.remove("cursor")
+        && options.resume.is_none()
+        && let Some(c) = c.as_str().filter(|c| !c.is_empty())
+    {
+        options = options.cursor(c);
+    }
+    // Check the arguments once, before anything is sent.
+    crate::ops::Args::new(op, args.clone())?;
+    let client = client.clone();
+    let id = op.id;
+    let mut p = paginate(options, move |cursor| {
+        let client = client.clone();
+        let mut args = args.clone();
+        if let Some(c) = cursor {
+            args.insert("cursor".into(), Value::String(c));
+        }
+        async move {
+            match crate::ops::call_json(&client, id, args).await? {
+                Output::Json(v) => Ok(v.into_page()),
+                _ => Err(Error::Decode {
+                    operation: id.into(),
+                    detail: "expected a JSON collection".into(),
+                }),
+            }
+        }
+    });
+    p.operation = id.to_string();
+    Ok(p)
+}
+
+impl<T> Paginator<T> {
+    /// Names the operation in error messages.
+    pub fn named(mut self, operation: impl Into<String>) -> Self {
+        self.operation = operation.into();
+        self
+    }
+
+    /// Where to resume to read the items not yielded yet, or `None` when there are none left
+    /// (the last page was read, or the server repeated a cursor).
+    pub fn resume_point(&self) -> Option<ResumePoint> {
+        if !self.buffer.is_empty() {
+            return Some(ResumePoint {
+                cursor: self.page_cursor.clone(),
+                skip: self.consumed,
+            });
+        }
+        if let Some((c, _)) = &self.in_flight {
+            return Some(ResumePoint {
+                cursor: c.clone(),
+                skip: self.skip_first,
+            });
+        }
+        match &self.next {
+            Next::Fetch(c) => Some(ResumePoint {
+                cursor: c.clone(),
+                skip: self.skip_first,
+            }),
+            Next::End | Next::Fail(_) => None,
+        }
+    }
+
+    /// The cursor of the page after the last one fetched (None: there is none, or it was not
+    /// fetched yet).
+    pub fn next_cursor(&self) -> Option<&str> {
+        match &self.next {
+            Next::Fetch(c) if self.pages > 0 => c.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Items yielded so far.
+    pub fn items_yielded(&self) -> usize {
+        self.yielded
+    }
+
+    /// Pages fetched so far.
+    pub fn pages_fetched(&self) -> usize {
+        self.pages
+    }
+
+    fn accept(&mut self, used: Option<String>, page: Page<T>) {
+        self.pages += 1;
+        self.page_cursor = used.clone();
+        let mut items = VecDeque::from(page.items);
+        self.consumed = self.skip_first.min(items.len());
+        items.drain(..self.consumed);
+        self.skip_first = 0;
+        self.buffer = items;
+        self.next = match page.cursor {
+            None => Next::End,
+            Some(c) if used.as_deref() == Some(c.as_str()) || self.seen.contains(&c) => {
+                Next::Fail(Error::Paging {
+                    operation: self.operation.clone(),
+                    detail: format!(
+                        "the server returned the cursor {:?} a second time (after {} pages); \
+                         stopped to avoid fetching the same pages forever",
+                        crate::error::truncate(&c, 80),
+                        self.pages
+                    ),
+                })
+            }
+            Some(c) => Next::Fetch(Some(c)),
+        };
+    }
+}
+
+impl<T> Stream for Paginator<T> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if this.max_items.is_some_and(|m| this.yielded >= m) {
+                this.done = true;
+                return Poll::Ready(None);
+            }
+            if let Some(item) = this.buffer.pop_front() {
+                this.consumed += 1;
+                this.yielded += 1;
+                return Poll::Ready(Some(Ok(item)));
+            }
+            if this.in_flight.is_none() {
+                match std::mem::replace(&mut this.next, Next::End) {
+                    Next::End => {
+                        this.done = true;
+                        return Poll::Ready(None);
+                    }
+                    Next::Fail(e) => {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    Next::Fetch(c) => {
+                        if this.max_pages.is_some_and(|m| this.pages >= m) {
+                            this.next = Next::Fetch(c);
+                            this.done = true;
+                            return Poll::Ready(None);
+                        }
+                        if let Some(c) = &c {
+                            this.seen.insert(c.clone());
+                        }
+                        let fut = (this.fetch)(c.clone());
+                        this.in_flight = Some((c, fut));
+                    }
+                }
+            }
+            let (_, fut) = this.in_flight.as_mut().expect("a fetch is in flight");
+            let result = ready!(fut.as_mut().poll(cx));
+            let (used, _) = this.in_flight.take().expect("a fetch is in flight");
+            match result {
+                Ok(page) => this.accept(used, page),
+                Err(e) => {
+                    this.next = Next::Fetch(used);
+                    this.done = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.max_items.map(|m| m.saturating_sub(self.yielded));
+        let buffered = self.buffer.len();
+        (left.map_or(buffered, |l| l.min(buffered)), left)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn json_pages_and_one_to_one_relationships() {
+        let p = json!({"data": [1, 2], "meta": {"cursor": "c2", "count": 9}}).into_page();
+        assert_eq!(p.items, vec![json!(1), json!(2)]);
+        assert_eq!(p.cursor.as_deref(), Some("c2"));
+        let one = json!({"data": {"id": "x"}}).into_page();
+        assert_eq!(one.items.len(), 1);
+        assert_eq!(one.cursor, None);
+        assert!(
+            json!({"data": null, "meta": {"cursor": ""}})
+                .into_page()
+                .items
+                .is_empty()
+        );
+        let all: Vec<i32> = paginate(PageOptions::new(), |c: Option<String>| async move {
+            Ok(match c.as_deref() {
+                None => Page::new(vec![1, 2], Some("b".into())),
+                Some("b") => Page::new(vec![], Some("c".into())),
+                _ => Page::new(vec![3], None),
+            })
+        })
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(all, vec![1, 2, 3]);
+    }
+}
