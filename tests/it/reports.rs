@@ -629,3 +629,72 @@ async fn triage_states_the_quota_and_stops_at_the_local_limit() {
         "the limiter refused the third request locally"
     );
 }
+
+#[tokio::test]
+async fn threat_tools_use_collections_and_fall_back_to_the_legacy_endpoint() {
+    let server = mock_vt().await;
+    let actor = json!({"type": "collection", "id": "threat-actor--apt28", "attributes": {
+        "name": "APT28", "collection_type": "threat-actor", "description": "Russian state actor.\u{1b}[31m",
+        "alt_names": ["Fancy Bear", "Sofacy"], "targeted_industries": ["government"], "files_count": 120}});
+    Mock::given(matchers::path("/collections"))
+        .and(matchers::query_param("filter", "collection_type:malware-family name:emotet"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"type": "collection", "id": "malware--emotet", "attributes": {"name": "Emotet", "collection_type": "malware-family"}}], "meta": {"cursor": "N2"}})))
+        .mount(&server)
+        .await;
+    Mock::given(matchers::path("/collections/threat-actor--apt28"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": actor})))
+        .mount(&server)
+        .await;
+    let client = connect(&config(
+        &server.uri(),
+        &["reports"],
+        &["premium"],
+        false,
+        false,
+    ))
+    .await;
+    let r = call(
+        &client,
+        "list_malware_families",
+        json!({"name": "emotet", "limit": 5}),
+    )
+    .await;
+    let s = r.structured_content.clone().unwrap();
+    assert_eq!(s["items"][0]["name"], "Emotet", "{}", text(&r));
+    assert_eq!(s["cursor"], "N2");
+    let r = call(
+        &client,
+        "get_threat_actor",
+        json!({"id": "threat-actor--apt28"}),
+    )
+    .await;
+    let s = r.structured_content.clone().unwrap();
+    assert_eq!(s["name"], "APT28");
+    assert_eq!(s["aliases"], json!(["Fancy Bear", "Sofacy"]));
+    assert!(!text(&r).contains('\u{1b}'));
+    // A key without collections (403) gets the legacy Threat Landscape endpoint.
+    server.reset().await;
+    Mock::given(matchers::path_regex("^/collections"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(json!({"error": {"code": "ForbiddenError", "message": "no"}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(matchers::path("/threat_actors"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"type": "threat_actor", "id": "uuid-1", "attributes": {"name": "APT1", "aliases": ["Comment Crew"]}}]})))
+        .mount(&server)
+        .await;
+    let r = call(&client, "list_threat_actors", json!({})).await;
+    let s = r.structured_content.clone().unwrap();
+    assert_eq!(s["items"][0]["name"], "APT1", "{}", text(&r));
+    assert_eq!(s["requests"], 2);
+    // Campaign lists are collections too; a public key does not see these tools.
+    let public = connect(&config(&server.uri(), &["reports"], &[], false, false)).await;
+    let r = call(&public, "list_campaigns", json!({})).await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("--tier premium"),
+        "{}",
+        text(&r)
+    );
+}
