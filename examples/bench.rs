@@ -334,7 +334,10 @@ impl Target {
             .env("VT_API_KEY", API_KEY)
             .env("VT_BASE_URL", &self.base_url)
             .env("VTMCP_TOOLSETS", sel.toolsets)
-            .env("RUST_LOG", "error");
+            .env("RUST_LOG", "error")
+            // No client-side pacing: the mock's answers, not the public key's 4/minute preset,
+            // set the pace (`--server-env` may override it).
+            .env("VTMCP_REQUESTS_PER_MINUTE", "0");
         if !sel.tiers.is_empty() {
             cmd.env("VT_TIER", sel.tiers);
         }
@@ -1026,9 +1029,12 @@ async fn run(args: Args) -> Res<()> {
         "| toolsets | public: tools | bytes | ≈ tokens | everything: tools | bytes | ≈ tokens |\n|---|---:|---:|---:|---:|---:|---:|"
     );
     let row = |w: &mut String, name: &str, p: Option<&ListSize>, e: &ListSize| {
-        let (pt, pb, pk) = p.map_or(("".into(), "".into(), "".into()), |p| {
-            (p.tools.to_string(), thousands(p.bytes), thousands(p.tokens))
-        });
+        let (pt, pb, pk) = match p {
+            Some(p) if p.tools > 0 => {
+                (p.tools.to_string(), thousands(p.bytes), thousands(p.tokens))
+            }
+            _ => ("0".into(), "–".into(), "–".into()),
+        };
         let _ = writeln!(
             w,
             "| {name} | {pt} | {pb} | {pk} | {} | {} | {} |",
@@ -1047,7 +1053,8 @@ async fn run(args: Args) -> Res<()> {
     let _ = writeln!(w, "## Composite reports\n");
     let _ = writeln!(
         w,
-        "One call at a time on one session (markdown format, public key). Latency is from the \
+        "One call at a time on one session (markdown format, public key, client-side pacing off \
+         with `VTMCP_REQUESTS_PER_MINUTE=0`). Latency is from the \
          client's tools/call to its answer; \"in flight\" is the most upstream requests the mock \
          held at once (measured at {SLOW_MS} ms); sizes are of the 0 ms answers.\n"
     );

@@ -589,9 +589,60 @@ impl ClientHooks<Inner> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        self.send_with_policy(info.operation_id, request, true)
-            .await
+        let resp = self
+            .send_with_policy(info.operation_id, request, true)
+            .await?;
+        if returns_bytes(info.operation_id) || !resp.status().is_success() {
+            return Ok(resp);
+        }
+        Ok(cap_body(resp, MAX_JSON_BODY))
     }
+}
+
+/// The largest JSON answer read (VirusTotal's biggest objects are a few MB). A hostile or
+/// broken upstream that sends more, or never stops, ends in a clear error instead of
+/// exhausting memory. Binary answers are streamed to disk and capped where they are written.
+pub const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
+
+/// Wraps a response body so that reading past `max` bytes fails.
+fn cap_body(resp: reqwest::Response, max: u64) -> reqwest::Response {
+    use futures::StreamExt;
+    if resp.content_length().is_some_and(|n| n > max) {
+        let mut b = http::Response::builder().status(resp.status());
+        for (k, v) in resp.headers() {
+            if k != reqwest::header::CONTENT_LENGTH {
+                b = b.header(k, v);
+            }
+        }
+        let err = futures::stream::once(async move {
+            Err::<bytes::Bytes, _>(std::io::Error::other(format!(
+                "the response declares more than {max} bytes; vtmcp does not read it"
+            )))
+        });
+        return reqwest::Response::from(
+            b.body(reqwest::Body::wrap_stream(err))
+                .expect("valid parts"),
+        );
+    }
+    let mut b = http::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        b = b.header(k, v);
+    }
+    let mut seen: u64 = 0;
+    let stream = resp.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            return Err(std::io::Error::other(format!(
+                "the response is larger than {max} bytes; vtmcp stopped reading"
+            )));
+        }
+        Ok(chunk)
+    });
+    reqwest::Response::from(
+        b.body(reqwest::Body::wrap_stream(stream))
+            .expect("valid parts"),
+    )
 }
 
 /// Whether the operation answers with bytes (downloads, PCAPs, feed batches).

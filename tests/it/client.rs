@@ -881,7 +881,15 @@ async fn a_daily_quota_429_is_not_retried() {
         .respond_with(vt_error(429, "QuotaExceededError", "Quota exceeded"))
         .mount(&server)
         .await;
-    let default_policy = client_for(&server);
+    // The default retry policy, without timers (the clock is paused).
+    let default_policy = Client::builder()
+        .api_key(TEST_KEY)
+        .base_url(server.uri())
+        .timeout(Duration::ZERO)
+        .connect_timeout(Duration::ZERO)
+        .pool_idle_timeout(None)
+        .build()
+        .unwrap();
     assert!(
         default_policy
             .get_domain()

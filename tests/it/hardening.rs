@@ -465,3 +465,59 @@ fn closing_stdin_or_sigterm_shuts_down_cleanly() {
         assert!(status.success(), "{status:?}");
     }
 }
+
+#[tokio::test]
+async fn hostile_upstream_answers_become_clear_errors() {
+    use vtmcp::ops::call_json;
+    let server = mock_vt().await;
+    let client = crate::support::client_for(&server);
+    let args = || json!({"id": H}).as_object().unwrap().clone();
+    let cases: Vec<(ResponseTemplate, &str)> = vec![
+        // Endless or huge body: capped, not buffered.
+        (
+            ResponseTemplate::new(200).set_body_raw(
+                vec![b' '; (vtmcp::client::MAX_JSON_BODY + 1024) as usize],
+                "application/json",
+            ),
+            "bytes",
+        ),
+        // Malformed JSON.
+        (
+            ResponseTemplate::new(200)
+                .set_body_raw(b"{\"data\": {\"type\": ".to_vec(), "application/json"),
+            "decode",
+        ),
+        // Wrong content type with an HTML page.
+        (
+            ResponseTemplate::new(200).set_body_raw(
+                b"<html><body>maintenance</body></html>".to_vec(),
+                "text/html",
+            ),
+            "decode",
+        ),
+        // An HTML error page from a gateway keeps its status.
+        (
+            ResponseTemplate::new(502)
+                .set_body_raw(b"<html>Bad Gateway</html>".to_vec(), "text/html"),
+            "502",
+        ),
+        // An unexpected status.
+        (
+            ResponseTemplate::new(418).set_body_raw(b"teapot".to_vec(), "text/plain"),
+            "418",
+        ),
+    ];
+    for (template, needle) in cases {
+        server.reset().await;
+        Mock::given(matchers::any())
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let e = call_json(&client, "get_file", args())
+            .await
+            .expect_err(needle);
+        let msg = e.to_string();
+        assert!(msg.to_lowercase().contains(needle), "{needle}: {msg}");
+        assert!(!msg.contains(TEST_KEY));
+    }
+}
