@@ -3,18 +3,8 @@
 use crate::support::{resolve, spec};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use vtmcp::mcp::catalog::TIERS;
 
-const TIERS: &[&str] = &[
-    "public",
-    "premium",
-    "threat-landscape",
-    "private-scanning",
-    "feeds",
-    "monitor",
-    "monitor-partner",
-    "admin",
-    "gti",
-];
 const PERMISSIONS: &[&str] = &["read", "submit", "write"];
 
 fn operations() -> Vec<(String, String, &'static Value)> {
