@@ -2,7 +2,7 @@
 //! the argument, send nothing upstream, and leave the server answering the next good call.
 //! Plus concurrency, shutdown on closed stdin or SIGTERM.
 
-use crate::mcp::{ALL_TIERS, call, config, connect, text};
+use crate::mcp::{all_tiers, call, config, connect, text};
 use crate::support::{TEST_KEY, mock_vt};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -303,7 +303,7 @@ async fn bad_input_gets_clear_errors_and_sends_nothing() {
     let client = connect(&config(
         &server.uri(),
         &["all", "default"],
-        ALL_TIERS,
+        all_tiers(),
         true,
         true,
     ))

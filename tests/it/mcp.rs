@@ -13,16 +13,10 @@ use vtmcp::mcp::VtServer;
 use vtmcp::ops::OPERATIONS;
 use wiremock::{Mock, ResponseTemplate, matchers};
 
-pub const ALL_TIERS: &[&str] = &[
-    "premium",
-    "threat-landscape",
-    "private-scanning",
-    "feeds",
-    "monitor",
-    "monitor-partner",
-    "admin",
-    "gti",
-];
+/// Every tier and licence beyond `public` (the catalog's list, public first).
+pub fn all_tiers() -> &'static [&'static str] {
+    &vtmcp::mcp::catalog::TIERS[1..]
+}
 
 pub fn config(base: &str, toolsets: &[&str], tiers: &[&str], submit: bool, write: bool) -> Config {
     Config {
@@ -43,7 +37,7 @@ pub fn config(base: &str, toolsets: &[&str], tiers: &[&str], submit: bool, write
 }
 
 pub fn everything(base: &str) -> Config {
-    config(base, &["all"], ALL_TIERS, true, true)
+    config(base, &["all"], all_tiers(), true, true)
 }
 
 pub async fn connect(config: &Config) -> RunningService<RoleClient, ()> {
@@ -117,7 +111,7 @@ async fn tools_list_follows_toolsets_tiers_and_permissions() {
         |f: &dyn Fn(&str, &str, &str) -> bool| all.iter().filter(|(t, ti, p)| f(t, ti, p)).count();
     let cases: Vec<(Config, usize)> = vec![
         (
-            config("http://127.0.0.1:9", &["all"], ALL_TIERS, true, true),
+            config("http://127.0.0.1:9", &["all"], all_tiers(), true, true),
             count(&|_, _, _| true),
         ),
         (
