@@ -40,7 +40,20 @@ fn main() {
     let setters = spec::builder_setters(&file);
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    fs::write(out.join("client.rs"), prettyplease::unparse(&file)).unwrap();
+    // Path parameters go through vtmcp's own segment encoder (progenitor's leaves `\`, which
+    // URL parsing turns into `/`, and other reserved characters as they are).
+    let code = prettyplease::unparse(&file);
+    let import = "use progenitor_client::{encode_path, ";
+    assert!(
+        code.contains(import),
+        "progenitor's generated imports changed: route path parameters through crate::client::encode_path again"
+    );
+    let code = code.replacen(
+        import,
+        "use crate::client::encode_path;\nuse progenitor_client::{",
+        1,
+    );
+    fs::write(out.join("client.rs"), code).unwrap();
     fs::write(
         out.join("operations.rs"),
         spec::emit_table(&doc, &ops, &setters),

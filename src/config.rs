@@ -26,6 +26,10 @@ pub struct Config {
     /// Client-side request pacing (None: 4/minute and 500/day for a public key, no limit for
     /// premium).
     pub rate_limit: Option<crate::client::RateLimit>,
+    /// The most upstream requests in flight at once (0: no cap).
+    pub max_in_flight: usize,
+    /// The most Streamable HTTP sessions open at once.
+    pub max_sessions: usize,
 }
 
 impl Default for Config {
@@ -39,6 +43,8 @@ impl Default for Config {
             max_output_tokens: 20_000,
             poll_interval: std::time::Duration::from_secs(3),
             rate_limit: None,
+            max_in_flight: crate::client::DEFAULT_MAX_IN_FLIGHT,
+            max_sessions: crate::http::DEFAULT_MAX_SESSIONS,
         }
     }
 }

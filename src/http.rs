@@ -1,7 +1,9 @@
 //! Streamable HTTP transport: rmcp's service behind a small gate that checks, before anything
 //! reaches the MCP layer, the bearer token (constant-time comparison), the `Origin` header
 //! (DNS-rebinding protection: only loopback origins, or none), and the request size.
-//! Binding a non-loopback address without a token is refused.
+//! Binding a non-loopback address without a token is refused. Sessions are bounded: at most
+//! [`Options::max_sessions`] are open at once (a new one beyond that gets `503`), and a session
+//! idle for [`SESSION_IDLE`] is closed.
 
 use crate::mcp::VtServer;
 use bytes::Bytes;
@@ -18,6 +20,39 @@ use tower_service::Service;
 
 /// Largest request body accepted (tool arguments are small).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// Default for [`Options::max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: usize = 32;
+
+/// A session with no traffic for this long is closed (its client must initialize again).
+pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How the HTTP transport admits clients.
+#[derive(Clone)]
+pub struct Options {
+    /// Bearer token every request must carry (`None` or empty: no token, loopback only).
+    pub token: Option<String>,
+    /// The most sessions open at once.
+    pub max_sessions: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            token: None,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
+}
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -79,6 +114,20 @@ pub fn gate(req: &Request<Incoming>, token: Option<&str>) -> Option<Response<Bod
     None
 }
 
+fn too_many_sessions(open: usize) -> Response<Body> {
+    let mut r = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "too many open MCP sessions ({open}): end one (HTTP DELETE with its Mcp-Session-Id), wait for an idle one to close, or raise --max-sessions"
+        ),
+    );
+    r.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static("60"),
+    );
+    r
+}
+
 /// Refuses a non-loopback address without a token.
 pub fn check_bind(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> {
     if !addr.ip().is_loopback() && token.is_none_or(|t| t.is_empty()) {
@@ -93,29 +142,30 @@ pub fn check_bind(addr: &SocketAddr, token: Option<&str>) -> Result<(), String> 
 pub async fn serve(
     server: VtServer,
     listen: &str,
-    token: Option<String>,
+    options: Options,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let addr: SocketAddr = listen
         .parse()
         .map_err(|e| format!("--listen {listen}: {e}"))?;
-    let token = token.filter(|t| !t.is_empty());
-    check_bind(&addr, token.as_deref())?;
+    check_bind(&addr, options.token.as_deref())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("vtmcp: Streamable HTTP on http://{local}/mcp");
-    serve_listener(server, listener, token, shutdown).await
+    serve_listener(server, listener, options, shutdown).await
 }
 
 /// Serves on an already bound listener (tests bind port 0).
 pub async fn serve_listener(
     server: VtServer,
     listener: tokio::net::TcpListener,
-    token: Option<String>,
+    options: Options,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
+    let token = options.token.filter(|t| !t.is_empty());
+    let max_sessions = options.max_sessions.max(1);
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let mut config = StreamableHttpServerConfig::default();
     config.max_request_body_bytes = MAX_BODY_BYTES as usize;
@@ -127,11 +177,12 @@ pub async fn serve_listener(
     hosts.push(local.ip().to_string());
     config = config.with_allowed_hosts(hosts);
     let ct = config.cancellation_token.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(SESSION_IDLE);
+    let sessions = Arc::new(sessions);
+    let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
+    // New sessions are admitted one at a time, so the count checked is the count kept.
+    let admitting = Arc::new(tokio::sync::Mutex::new(()));
     let token: Arc<Option<String>> = Arc::new(token);
     tokio::pin!(shutdown);
     loop {
@@ -141,14 +192,30 @@ pub async fn serve_listener(
         };
         let mcp = mcp.clone();
         let token = token.clone();
+        let sessions = sessions.clone();
+        let admitting = admitting.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let mut mcp = mcp.clone();
                 let token = token.clone();
+                let sessions = sessions.clone();
+                let admitting = admitting.clone();
                 async move {
                     if let Some(denied) = gate(&req, token.as_deref()) {
                         return Ok::<_, Infallible>(denied);
                     }
+                    let opens_session = req.method() == hyper::Method::POST
+                        && !req.headers().contains_key("mcp-session-id");
+                    let _admission = if opens_session {
+                        let turn = admitting.lock_owned().await;
+                        let open = sessions.sessions.read().await.len();
+                        if open >= max_sessions {
+                            return Ok(too_many_sessions(open));
+                        }
+                        Some(turn)
+                    } else {
+                        None
+                    };
                     let req = req.map(|b| http_body_util::Limited::new(b, MAX_BODY_BYTES as usize));
                     mcp.call(req).await
                 }

@@ -66,6 +66,13 @@ struct Flags {
     /// public key, none for premium.
     #[arg(long, global = true, env = "VTMCP_REQUESTS_PER_MINUTE")]
     requests_per_minute: Option<u32>,
+    /// The most requests to VirusTotal in flight at once (0: no cap); further calls wait.
+    #[arg(long, global = true, env = "VTMCP_MAX_IN_FLIGHT", default_value_t = vtmcp::client::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// The most Streamable HTTP sessions open at once (`--transport http`); idle sessions close
+    /// after 10 minutes.
+    #[arg(long, global = true, env = "VTMCP_MAX_SESSIONS", default_value_t = vtmcp::http::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
     /// VirusTotal API base URL.
     #[arg(long, global = true, env = "VT_BASE_URL", default_value = vtmcp::client::DEFAULT_BASE_URL)]
     base_url: String,
@@ -138,6 +145,8 @@ fn build_config(f: &Flags) -> Result<Config, String> {
             0 => vtmcp::client::RateLimit::unlimited(),
             n => vtmcp::client::RateLimit::per_minute(n),
         }),
+        max_in_flight: f.max_in_flight,
+        max_sessions: f.max_sessions.max(1),
         ..Config::default()
     })
 }
@@ -153,7 +162,7 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
         let out: Vec<serde_json::Value> = listed
             .iter()
             .map(|e| {
-                let mut t = serde_json::to_value(&e.tool).unwrap_or_default();
+                let mut t = serde_json::to_value(e.tool()).unwrap_or_default();
                 let m = &e.meta;
                 t["_vtmcp"] = serde_json::json!({"toolset": m.toolset, "tier": m.tier, "permission": m.permission,
                     "method": e.op.map(|o| o.method), "path": e.op.map(|o| o.path)});
@@ -208,7 +217,10 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
             vtmcp::http::serve(
                 server,
                 &flags.listen,
-                std::env::var("VTMCP_HTTP_TOKEN").ok(),
+                vtmcp::http::Options {
+                    token: std::env::var("VTMCP_HTTP_TOKEN").ok(),
+                    max_sessions: config.max_sessions,
+                },
                 shutdown_signal(),
             )
             .await

@@ -212,10 +212,14 @@ pub struct Inner {
 pub(crate) struct Shared {
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) origin: url::Origin,
+    /// Segments of the base URL's path (`/api/v3`: 2).
+    pub(crate) base_segments: usize,
     pub(crate) limiter: RateLimiter,
     pub(crate) retry: RetryPolicy,
     pub(crate) reporter: Option<WaitReporter>,
     pub(crate) download_timeout: Option<Duration>,
+    /// Slots for requests in flight (from sending until the body is read or dropped).
+    pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for Inner {
@@ -227,6 +231,7 @@ impl fmt::Debug for Inner {
             .field("rate_limit", s.limiter.limit())
             .field("retry", &s.retry)
             .field("download_timeout", &s.download_timeout)
+            .field("max_in_flight", &s.in_flight.as_ref().map(|_| "<capped>"))
             .finish_non_exhaustive()
     }
 }
@@ -248,6 +253,7 @@ pub struct ClientBuilder {
     rate_limit: RateLimit,
     retry: RetryPolicy,
     reporter: Option<WaitReporter>,
+    max_in_flight: usize,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -263,6 +269,7 @@ impl fmt::Debug for ClientBuilder {
             .field("rate_limit", &self.rate_limit)
             .field("retry", &self.retry)
             .field("on_wait", &self.reporter.as_ref().map(|_| "<callback>"))
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -280,6 +287,7 @@ impl Default for ClientBuilder {
             rate_limit: RateLimit::unlimited(),
             retry: RetryPolicy::default(),
             reporter: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -294,6 +302,15 @@ impl ClientBuilder {
     /// An already wrapped key (or none: requests are then sent without a key).
     pub fn api_key_opt(mut self, key: Option<ApiKey>) -> Self {
         self.api_key = key;
+        self
+    }
+
+    /// The most requests in flight at once across this client and its clones (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]; `0` for no cap). A request holds its slot from sending until
+    /// its body is read or dropped; waiting for a rate-limit slot or a retry does not hold one.
+    /// Further requests wait for a free slot.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
         self
     }
 
@@ -389,11 +406,14 @@ impl ClientBuilder {
             shared: Arc::new(Shared {
                 api_key: self.api_key,
                 origin: parsed.origin(),
+                base_segments: parsed.path().split('/').filter(|s| !s.is_empty()).count(),
                 limiter: RateLimiter::new(self.rate_limit),
                 retry: self.retry,
                 reporter: self.reporter,
                 download_timeout: (!self.download_timeout.is_zero())
                     .then_some(self.download_timeout),
+                in_flight: (self.max_in_flight > 0)
+                    .then(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight))),
             }),
         };
         Ok(Client::new_with_client(&base, http, inner))
@@ -432,6 +452,25 @@ impl Client {
         let mut v = reqwest::header::HeaderValue::from_str(key.expose()).ok()?;
         v.set_sensitive(true);
         Some(v)
+    }
+
+    /// Refuses a request whose path does not have the operation's shape: a path parameter that
+    /// is empty, `.` or `..` cannot be sent as one segment (URL parsing removes or resolves it),
+    /// and would otherwise reach a different endpoint.
+    fn check_path(&self, url: &url::Url, operation: &str) -> Result<(), String> {
+        let Some(op) = crate::ops::OperationMeta::find(operation) else {
+            return Ok(());
+        };
+        let want = self.inner().shared.base_segments
+            + op.path.split('/').filter(|s| !s.is_empty()).count();
+        let segments: Vec<&str> = url.path().split('/').skip(1).collect();
+        if segments.len() == want && segments.iter().all(|s| !s.is_empty()) {
+            return Ok(());
+        }
+        Err(format!(
+            "{operation}: a path parameter is empty, `.` or `..` (or otherwise cannot be one path segment of {}); nothing was sent",
+            op.path
+        ))
     }
 
     /// Whether `url` has the same origin as the configured base URL.
@@ -498,6 +537,16 @@ impl Client {
                 // A retry that cannot get a slot in time gives back the previous answer.
                 return last.unwrap_or_else(|| Ok(local_quota_response(&e)));
             }
+            let permit = match &shared.in_flight {
+                Some(slots) => Some(
+                    slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the in-flight semaphore is never closed"),
+                ),
+                None => None,
+            };
             let result = match self.send_following(request).await {
                 Ok(resp) => normalize_error_body(resp).await,
                 Err(e) => Err(e),
@@ -514,8 +563,18 @@ impl Client {
             };
             let result = result.map(|(resp, _)| resp);
             let (Some((reason, quota, retry_after)), Some(spare)) = (verdict, spare) else {
-                return result;
+                return result.map(|resp| match permit {
+                    // The slot is given back when the body stream is read or dropped.
+                    Some(slot) => map_body(resp, move |body| {
+                        futures::StreamExt::inspect(body, move |_| {
+                            let _held = &slot;
+                        })
+                    }),
+                    None => resp,
+                });
             };
+            // A retried answer's body is already read (error bodies are) or dropped.
+            drop(permit);
             retries += 1;
             let wait = shared.retry.backoff(retries, quota, retry_after);
             if started.elapsed() + wait > shared.retry.max_elapsed_duration() {
@@ -575,6 +634,8 @@ impl ClientHooks<Inner> for Client {
         request: &mut reqwest::Request,
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
+        self.check_path(request.url(), info.operation_id)
+            .map_err(progenitor_client::Error::InvalidRequest)?;
         self.prepare(request);
         if let Some(t) = self.inner().shared.download_timeout
             && returns_bytes(info.operation_id)
@@ -604,45 +665,90 @@ impl ClientHooks<Inner> for Client {
 /// exhausting memory. Binary answers are streamed to disk and capped where they are written.
 pub const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
 
+/// How much of an error answer is read (VirusTotal's are a few hundred bytes; a hostile
+/// upstream's endless error page is cut here).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most `max` bytes of a body and drops the rest.
+async fn read_prefix(resp: reqwest::Response, max: usize) -> reqwest::Result<Vec<u8>> {
+    use futures::StreamExt;
+    let mut out = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        let room = max - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= max {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Encodes one path parameter as a single URL path segment: every byte except the unreserved
+/// characters of RFC 3986 (`A-Z a-z 0-9 - . _ ~`) is percent-encoded, so `/`, `\`, `?`, `#`
+/// and `%` can never change which URL is requested. (The generated client calls this instead
+/// of progenitor's encoder, which leaves `\` alone; URL parsing turns it into `/`.) A segment
+/// that is exactly `.` or `..` is refused before sending.
+pub fn encode_path(segment: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, KEEP).to_string()
+}
+
+/// The default cap on requests in flight ([`ClientBuilder::max_in_flight`]).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+type BodyStream = futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>;
+
+/// Rebuilds a response around a transformed body stream, keeping status, version, headers and
+/// URL.
+fn map_body<S, E>(resp: reqwest::Response, f: impl FnOnce(BodyStream) -> S) -> reqwest::Response
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use futures::StreamExt;
+    use reqwest::ResponseBuilderExt;
+    let mut b = http::Response::builder()
+        .status(resp.status())
+        .version(resp.version())
+        .url(resp.url().clone());
+    for (k, v) in resp.headers() {
+        b = b.header(k, v);
+    }
+    let body = reqwest::Body::wrap_stream(f(resp.bytes_stream().boxed()));
+    reqwest::Response::from(b.body(body).expect("parts of a valid response"))
+}
+
 /// Wraps a response body so that reading past `max` bytes fails.
 fn cap_body(resp: reqwest::Response, max: u64) -> reqwest::Response {
     use futures::StreamExt;
     if resp.content_length().is_some_and(|n| n > max) {
-        let mut b = http::Response::builder().status(resp.status());
-        for (k, v) in resp.headers() {
-            if k != reqwest::header::CONTENT_LENGTH {
-                b = b.header(k, v);
-            }
-        }
-        let err = futures::stream::once(async move {
-            Err::<bytes::Bytes, _>(std::io::Error::other(format!(
-                "the response declares more than {max} bytes; vtmcp does not read it"
-            )))
+        return map_body(resp, move |_| {
+            futures::stream::once(async move {
+                Err::<bytes::Bytes, _>(std::io::Error::other(format!(
+                    "the response declares more than {max} bytes; vtmcp does not read it"
+                )))
+            })
         });
-        return reqwest::Response::from(
-            b.body(reqwest::Body::wrap_stream(err))
-                .expect("valid parts"),
-        );
-    }
-    let mut b = http::Response::builder().status(resp.status());
-    for (k, v) in resp.headers() {
-        b = b.header(k, v);
     }
     let mut seen: u64 = 0;
-    let stream = resp.bytes_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        seen += chunk.len() as u64;
-        if seen > max {
-            return Err(std::io::Error::other(format!(
-                "the response is larger than {max} bytes; vtmcp stopped reading"
-            )));
-        }
-        Ok(chunk)
-    });
-    reqwest::Response::from(
-        b.body(reqwest::Body::wrap_stream(stream))
-            .expect("valid parts"),
-    )
+    map_body(resp, move |body| {
+        body.map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            seen += chunk.len() as u64;
+            if seen > max {
+                return Err(std::io::Error::other(format!(
+                    "the response is larger than {max} bytes; vtmcp stopped reading"
+                )));
+            }
+            Ok(chunk)
+        })
+    })
 }
 
 /// Whether the operation answers with bytes (downloads, PCAPs, feed batches).
@@ -748,7 +854,7 @@ async fn normalize_error_body(
         return Ok((resp, None));
     }
     let headers = resp.headers().clone();
-    let bytes = resp.bytes().await?;
+    let bytes = read_prefix(resp, MAX_ERROR_BODY).await?;
     let parsed = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
         .filter(|v| v.pointer("/error/code").is_some_and(|c| c.is_string()));
@@ -759,7 +865,7 @@ async fn normalize_error_body(
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            (bytes.to_vec(), code, message)
+            (bytes, code, message)
         }
         None => {
             let text = crate::error::truncate(String::from_utf8_lossy(&bytes).trim(), 512);
@@ -792,4 +898,50 @@ async fn normalize_error_body(
             retry_after,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_lost_or_gained_segments_is_refused() {
+        let client = Client::builder()
+            .base_url("https://vt.example/api/v3")
+            .build()
+            .unwrap();
+        let url = |p: &str| url::Url::parse(&format!("https://vt.example/api/v3{p}")).unwrap();
+        assert!(
+            client
+                .check_path(&url("/comments/f-1"), "get_comment")
+                .is_ok()
+        );
+        assert!(
+            client
+                .check_path(&url("/comments/..%5Cx"), "get_comment")
+                .is_ok()
+        );
+        for bad in ["/comments/", "/comments", "/comments/a/b", "/comments//"] {
+            let e = client.check_path(&url(bad), "get_comment").unwrap_err();
+            assert!(e.contains("nothing was sent"), "{bad}: {e}");
+        }
+        // `..` and `.` are resolved by URL parsing: the path comes out a segment short.
+        assert!(
+            client
+                .check_path(&url("/comments/.."), "get_comment")
+                .is_err()
+        );
+        assert!(
+            client
+                .check_path(&url("/files/./comments"), "list_file_comments")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn path_segments_keep_only_unreserved_characters() {
+        assert_eq!(encode_path("f-abc_1.2~"), "f-abc_1.2~");
+        assert_eq!(encode_path(r"a\b/c?d#e%f g"), "a%5Cb%2Fc%3Fd%23e%25f%20g");
+        assert_eq!(encode_path("ü"), "%C3%BC");
+    }
 }

@@ -8,7 +8,7 @@ use crate::ops::{OPERATIONS, OperationMeta, ResponseKind};
 use rmcp::model::{Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The everyday-triage toolset: small on purpose (it is what most sessions load).
 pub const DEFAULT_TOOLSET: &[&str] = &[
@@ -158,10 +158,10 @@ pub fn full_schema(op: &OperationMeta) -> Map<String, Value> {
     schema
 }
 
-/// The MCP tool definition of an operation.
-pub fn tool_for(op: &'static OperationMeta, sel: &Selection) -> Tool {
+/// The MCP tool definition of an operation (`premium`: the key may use premium-only names).
+pub fn tool_for(op: &'static OperationMeta, premium: bool) -> Tool {
     let mut schema = full_schema(op);
-    compact_schema(&mut schema, sel.tiers.contains("premium"));
+    compact_schema(&mut schema, premium);
     // The descriptor variant takes the same names as its `_related_objects` sibling: list them
     // once (validation still uses the full enum).
     if let Some(sibling) = op
@@ -307,10 +307,12 @@ fn strip_nested(v: &mut Value, depth: usize) {
 }
 
 /// One entry of the catalog: a generated tool (backed by an operation) or a composite one.
-#[derive(Debug, Clone)]
+///
+/// The MCP definition and the validation schema are built on first use: a session lists a
+/// dozen tools out of ~280, and parsing every schema at start-up would cost time and memory
+/// for tools it never sees.
+#[derive(Debug)]
 pub struct Entry {
-    /// The MCP tool.
-    pub tool: Tool,
     /// The operation behind a generated tool.
     pub op: Option<&'static OperationMeta>,
     /// The composite behind a hand-written tool.
@@ -319,14 +321,51 @@ pub struct Entry {
     pub meta: ToolMeta,
     /// Why the tool is not listed in this session, if it is not.
     pub hidden: Option<String>,
+    premium: bool,
+    tool: OnceLock<Tool>,
+    schema: OnceLock<Arc<Map<String, Value>>>,
+}
+
+impl Entry {
+    /// The tool's name.
+    pub fn name(&self) -> &'static str {
+        self.meta.id
+    }
+
+    /// The MCP tool definition (what tools/list shows).
+    pub fn tool(&self) -> &Tool {
+        self.tool.get_or_init(|| match (self.op, self.composite) {
+            (Some(op), _) => tool_for(op, self.premium),
+            (None, Some(c)) => crate::reports::tool(c, self.premium),
+            (None, None) => unreachable!("an entry is an operation or a composite"),
+        })
+    }
+
     /// The schema arguments are validated against (the listed one is a compact copy).
-    pub schema: Arc<Map<String, Value>>,
+    pub fn schema(&self) -> &Arc<Map<String, Value>> {
+        self.schema.get_or_init(|| {
+            Arc::new(match (self.op, self.composite) {
+                (Some(op), _) => full_schema(op),
+                (None, Some(c)) => crate::reports::input_schema(c),
+                (None, None) => unreachable!("an entry is an operation or a composite"),
+            })
+        })
+    }
 }
 
 /// Every tool, composite tools first, with its visibility under `sel`. Excluded operations are
 /// not tools.
 pub fn entries(sel: &Selection) -> Vec<Entry> {
     let premium = sel.tiers.contains("premium");
+    let entry = |op, composite, meta: ToolMeta| Entry {
+        op,
+        composite,
+        hidden: hidden_reason(&meta, sel),
+        meta,
+        premium,
+        tool: OnceLock::new(),
+        schema: OnceLock::new(),
+    };
     let composites = crate::reports::COMPOSITES.iter().map(|c| {
         let meta = ToolMeta {
             id: c.name,
@@ -334,28 +373,11 @@ pub fn entries(sel: &Selection) -> Vec<Entry> {
             tier: c.tier,
             permission: c.permission,
         };
-        Entry {
-            tool: crate::reports::tool(c, premium),
-            op: None,
-            composite: Some(c),
-            meta,
-            hidden: hidden_reason(&meta, sel),
-            schema: Arc::new(crate::reports::input_schema(c)),
-        }
+        entry(None, Some(c), meta)
     });
     let generated = OPERATIONS
         .iter()
         .filter(|op| op.excluded.is_none())
-        .map(|op| {
-            let meta = ToolMeta::from(op);
-            Entry {
-                tool: tool_for(op, sel),
-                op: Some(op),
-                composite: None,
-                meta,
-                hidden: hidden_reason(&meta, sel),
-                schema: Arc::new(full_schema(op)),
-            }
-        });
+        .map(|op| entry(Some(op), None, ToolMeta::from(op)));
     composites.chain(generated).collect()
 }

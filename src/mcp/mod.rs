@@ -53,17 +53,18 @@ impl VtServer {
             .api_key_opt(config.api_key.clone())
             .base_url(config.base_url.clone())
             .rate_limit(config.effective_rate_limit())
+            .max_in_flight(config.max_in_flight)
             .build()?;
         let entries = catalog::entries(&config.selection);
         let by_name = entries
             .iter()
             .enumerate()
-            .map(|(i, e)| (e.tool.name.to_string(), i))
+            .map(|(i, e)| (e.name().to_string(), i))
             .collect();
         let listed = entries
             .iter()
             .filter(|e| e.hidden.is_none())
-            .map(|e| e.tool.clone())
+            .map(|e| e.tool().clone())
             .collect();
         Ok(VtServer {
             state: Arc::new(State {
@@ -111,11 +112,11 @@ impl VtServer {
         args: Map<String, Value>,
         progress: Progress,
     ) -> CallToolResult {
-        let name = entry.tool.name.as_ref();
+        let name = entry.name();
         if let Some(why) = &entry.hidden {
             return output::error_result(format!("{why}. Nothing was sent to VirusTotal."));
         }
-        if let Err(e) = validate::validate_args(&entry.schema, &args) {
+        if let Err(e) = validate::validate_args(entry.schema(), &args) {
             return output::error_result(format!(
                 "{name}: invalid argument `{}`: {}. Nothing was sent to VirusTotal.",
                 e.argument, e.problem
@@ -130,7 +131,7 @@ impl VtServer {
             ));
         }
         let progress_for_waits = progress.clone();
-        let work = async {
+        let work = async move {
             match (entry.op, entry.composite) {
                 (Some(op), _) => self.run_operation(op, args).await,
                 (None, Some(c)) => {
@@ -147,24 +148,7 @@ impl VtServer {
                 (None, None) => output::error_result(format!("{name} has no implementation")),
             }
         };
-        // Waits for a quota slot or a retry become progress notifications of this call.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let work = crate::client::with_wait_reporter(
-            move |ev: &crate::client::WaitEvent| {
-                let _ = tx.send(ev.to_string());
-            },
-            std::panic::AssertUnwindSafe(work).catch_unwind(),
-        );
-        let forward = async {
-            while let Some(msg) = rx.recv().await {
-                progress_for_waits.report(0.0, None, msg).await;
-            }
-        };
-        let (outcome, ()) = tokio::join!(work, forward);
-        outcome.unwrap_or_else(|_| {
-            tracing::error!(tool = name, "a tool call panicked; the server keeps serving");
-            output::error_result(format!("{name} failed with an internal error (a bug in vtmcp); other tools keep working. Please report it."))
-        })
+        contained(name, progress_for_waits, work).await
     }
 
     /// A relationship name a public key cannot use (the spec lists them in `x-vt-premium`).
@@ -172,7 +156,7 @@ impl VtServer {
         if self.state.premium {
             return None;
         }
-        let props = entry.schema.get("properties")?.as_object()?;
+        let props = entry.schema().get("properties")?.as_object()?;
         props.iter().find_map(|(name, schema)| {
             let value = args.get(name)?;
             let (premium, values) = match (schema.get("x-vt-premium"), value) {
@@ -184,7 +168,7 @@ impl VtServer {
             Some(()).map(|()| {
                 format!(
                     "{}: `{name}` {value} needs a premium VirusTotal key; if your key is premium, start vtmcp with --tier premium. Nothing was sent to VirusTotal.",
-                    entry.tool.name
+                    entry.name()
                 )
             })
         })
@@ -231,6 +215,32 @@ impl VtServer {
     }
 }
 
+/// Runs one call's work: waits for a quota slot or a retry become progress notifications of
+/// this call, and a panic becomes an error result for this call only (the server keeps serving).
+async fn contained(
+    name: &str,
+    progress: Progress,
+    work: impl std::future::Future<Output = CallToolResult>,
+) -> CallToolResult {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let work = crate::client::with_wait_reporter(
+        move |ev: &crate::client::WaitEvent| {
+            let _ = tx.send(ev.to_string());
+        },
+        std::panic::AssertUnwindSafe(work).catch_unwind(),
+    );
+    let forward = async {
+        while let Some(msg) = rx.recv().await {
+            progress.report(0.0, None, msg).await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(work, forward);
+    outcome.unwrap_or_else(|_| {
+        tracing::error!(tool = name, "a tool call panicked; the server keeps serving");
+        output::error_result(format!("{name} failed with an internal error (a bug in vtmcp); other tools keep working. Please report it."))
+    })
+}
+
 fn instructions(sel: &Selection) -> String {
     let toolsets: Vec<&str> = sel.toolsets.iter().map(String::as_str).collect();
     let mut s = format!(
@@ -274,7 +284,7 @@ impl ServerHandler for VtServer {
         self.state
             .by_name
             .get(name)
-            .map(|&i| self.state.entries[i].tool.clone())
+            .map(|&i| self.state.entries[i].tool().clone())
     }
 
     async fn call_tool(
@@ -300,7 +310,56 @@ impl ServerHandler for VtServer {
         let progress = Progress::new(context.peer.clone(), context.meta.get_progress_token());
         tokio::select! {
             r = self.run(entry, args, progress) => Ok(r.into()),
-            _ = context.ct.cancelled() => Ok(output::error_result(format!("{} was cancelled; its request to VirusTotal was abandoned", entry.tool.name)).into()),
+            _ = context.ct.cancelled() => Ok(output::error_result(format!("{} was cancelled; its request to VirusTotal was abandoned", entry.name())).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(r: &CallToolResult) -> String {
+        r.content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_call_is_an_error_result_and_the_server_keeps_serving() {
+        let config = Config {
+            api_key: Some(crate::ApiKey::new("k")),
+            base_url: "http://127.0.0.1:9".into(),
+            ..Config::default()
+        };
+        let server = VtServer::new(&config).unwrap();
+        let work = async {
+            let v: Vec<u8> = Vec::new();
+            // An out-of-bounds index: the kind of bug the guard is for.
+            let _ = v[usize::from(v.is_empty())];
+            CallToolResult::success(vec![])
+        };
+        let r = contained("get_file_report", Progress::default(), work).await;
+        assert_eq!(r.is_error, Some(true));
+        let msg = text(&r);
+        assert!(
+            msg.contains("get_file_report failed with an internal error"),
+            "{msg}"
+        );
+        assert!(!msg.contains("index out of bounds"), "no internals: {msg}");
+        // The same server, and the runtime, go on answering.
+        let next = server
+            .call(
+                "get_file_report",
+                serde_json::json!({"file_hash": "zz"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.is_error, Some(true));
+        assert!(text(&next).contains("file_hash"), "{}", text(&next));
     }
 }

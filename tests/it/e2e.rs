@@ -139,16 +139,25 @@ async fn tools_command_prints_the_catalog() {
 }
 
 async fn http_server(token: Option<&str>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    http_server_with(vtmcp::http::Options {
+        token: token.map(str::to_string),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn http_server_with(
+    options: vtmcp::http::Options,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let cfg = crate::mcp::config("http://127.0.0.1:9", &["default"], &[], false, false);
     let server = vtmcp::mcp::VtServer::new(&cfg).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let token = token.map(str::to_string);
     tokio::spawn(vtmcp::http::serve_listener(
         server,
         listener,
-        token,
+        options,
         async move {
             let _ = rx.await;
         },
@@ -217,6 +226,68 @@ async fn http_transport_checks_token_origin_and_size() {
     assert_eq!(ok.status(), 200);
     let text = ok.text().await.unwrap();
     assert!(text.contains("\"vtmcp\""), "{text}");
+}
+
+#[tokio::test]
+async fn http_sessions_are_bounded() {
+    let (url, _stop) = http_server_with(vtmcp::http::Options {
+        token: None,
+        max_sessions: 2,
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let open = || {
+        http.post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize().to_string())
+            .send()
+    };
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = open().await.unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(r.headers()["mcp-session-id"].to_str().unwrap().to_string());
+        // Read the initialize answer so the session is fully set up.
+        assert!(r.text().await.unwrap().contains("\"vtmcp\""));
+    }
+    let refused = open().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "60");
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("too many open MCP sessions (2)"), "{why}");
+    assert!(why.contains("--max-sessions"), "{why}");
+    // An open session keeps working while new ones are refused.
+    let ping = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &ids[0])
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200);
+    assert!(ping.text().await.unwrap().contains("\"id\":7"));
+    // Ending a session makes room for a new one.
+    let ended = http
+        .delete(&url)
+        .header("mcp-session-id", &ids[1])
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let mut admitted = false;
+    for _ in 0..50 {
+        let r = open().await.unwrap();
+        if r.status() == 200 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(admitted, "a session slot was not given back after DELETE");
 }
 
 #[test]

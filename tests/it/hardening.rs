@@ -1,6 +1,7 @@
 //! Hostile input through a real MCP client: every case must be an `isError` result that names
 //! the argument, send nothing upstream, and leave the server answering the next good call.
-//! Plus concurrency, shutdown on closed stdin or SIGTERM.
+//! Plus concurrency, shutdown on closed stdin or SIGTERM, cancellation, and upstream faults
+//! wiremock cannot produce (truncated, stalled and endless bodies) from a raw loopback server.
 
 use crate::mcp::{all_tiers, call, config, connect, text};
 use crate::support::{TEST_KEY, mock_vt};
@@ -520,4 +521,191 @@ async fn hostile_upstream_answers_become_clear_errors() {
         assert!(msg.to_lowercase().contains(needle), "{needle}: {msg}");
         assert!(!msg.contains(TEST_KEY));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults wiremock cannot produce: a raw HTTP/1.1 upstream on loopback.
+
+/// What the raw upstream does after reading a request's head.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Never answers; reports when the client closes the connection.
+    Hang,
+    /// Declares 5,000 bytes of JSON, sends 11, closes.
+    Truncated,
+    /// Sends the head of a 200 answer, then nothing.
+    StallAfterHead,
+    /// A 500 whose body never ends.
+    EndlessErrorPage,
+}
+
+/// Starts the upstream; the receiver gets `"request"` when a request arrives and `"closed"`
+/// when the client drops a connection the upstream was holding.
+async fn raw_upstream(
+    fault: Fault,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<&'static str>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/api/v3", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tx.send("request");
+                match fault {
+                    Fault::Hang => {
+                        // A read of 0 bytes (or an error) means the client let go.
+                        let _ = sock.read(&mut buf).await;
+                        let _ = tx.send("closed");
+                    }
+                    Fault::Truncated => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 5000\r\n\r\n{\"data\": {\"")
+                            .await;
+                    }
+                    Fault::StallAfterHead => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n")
+                            .await;
+                        let _ = sock.read(&mut buf).await;
+                        let _ = tx.send("closed");
+                    }
+                    Fault::EndlessErrorPage => {
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/html\r\ntransfer-encoding: chunked\r\n\r\n")
+                            .await;
+                        let chunk = format!(
+                            "1000\r\n{}\r\n",
+                            "<p>error</p>".repeat(4096 / 12 + 1).get(..4096).unwrap()
+                        );
+                        let mut sent: u64 = 0;
+                        while sock.write_all(chunk.as_bytes()).await.is_ok() {
+                            sent += 4096;
+                            // Stop at 1 GiB so a broken client cannot make the test run forever.
+                            if sent > 1 << 30 {
+                                return;
+                            }
+                        }
+                        let _ = tx.send("closed");
+                    }
+                }
+            });
+        }
+    });
+    (base, rx)
+}
+
+fn raw_client(base: &str, timeout: Duration) -> vtmcp::Client {
+    vtmcp::Client::builder()
+        .api_key(TEST_KEY)
+        .base_url(base)
+        .retry(vtmcp::client::RetryPolicy::none())
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn truncated_stalled_and_endless_answers_become_clear_errors() {
+    use vtmcp::ops::call_json;
+    let args = || json!({"id": H}).as_object().unwrap().clone();
+
+    let (base, _events) = raw_upstream(Fault::Truncated).await;
+    let e = call_json(
+        &raw_client(&base, Duration::from_secs(30)),
+        "get_file",
+        args(),
+    )
+    .await
+    .expect_err("a truncated body is an error");
+    let msg = e.to_string();
+    assert!(msg.contains("get_file"), "{msg}");
+    assert!(!msg.contains(TEST_KEY), "{msg}");
+
+    // The total timeout covers a body that never comes.
+    let (base, mut events) = raw_upstream(Fault::StallAfterHead).await;
+    let e = call_json(
+        &raw_client(&base, Duration::from_secs(1)),
+        "get_file",
+        args(),
+    )
+    .await
+    .expect_err("a stalled body ends in a timeout");
+    let msg = e.to_string();
+    assert!(
+        msg.to_lowercase().contains("timed out") || msg.contains("timeout"),
+        "{msg}"
+    );
+    assert_eq!(events.recv().await, Some("request"));
+    assert_eq!(
+        events.recv().await,
+        Some("closed"),
+        "the stalled connection is dropped"
+    );
+
+    // An endless error page: its status is kept, a bounded prefix is read, the rest dropped.
+    let (base, mut events) = raw_upstream(Fault::EndlessErrorPage).await;
+    let e = call_json(
+        &raw_client(&base, Duration::from_secs(60)),
+        "get_file",
+        args(),
+    )
+    .await
+    .expect_err("a 500 is an error");
+    let msg = e.to_string();
+    assert!(msg.contains("500"), "{msg}");
+    assert!(
+        msg.len() < 2_000,
+        "the error text is bounded: {} chars",
+        msg.len()
+    );
+    assert_eq!(events.recv().await, Some("request"));
+    assert_eq!(
+        events.recv().await,
+        Some("closed"),
+        "the client stops reading an endless error page"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_call_drops_its_upstream_request_and_the_server_keeps_serving() {
+    use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
+    use rmcp::service::PeerRequestOptions;
+    let (base, mut events) = raw_upstream(Fault::Hang).await;
+    let client = connect(&config(&base, &["analyses"], &[], false, false)).await;
+    let params = CallToolRequestParams::new("get_analysis")
+        .with_arguments(json!({"id": "u-abc-123"}).as_object().unwrap().clone());
+    let handle = client
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        events.recv().await,
+        Some("request"),
+        "the call reached upstream"
+    );
+    // `notifications/cancelled` for the call.
+    handle.cancel(Some("test".into())).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(30), events.recv()).await;
+    assert_eq!(
+        closed,
+        Ok(Some("closed")),
+        "cancelling the call must drop its upstream connection"
+    );
+    // The server answers the next call.
+    let r = call(&client, "get_analysis", json!({"id": "bad/id"})).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text(&r).contains("`id`"), "{}", text(&r));
 }

@@ -5,6 +5,7 @@ mod e2e;
 mod hardening;
 mod mcp;
 mod operations;
+mod props;
 mod reports;
 mod roundtrip;
 mod spec;

@@ -458,7 +458,7 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
     let toolsets = vtmcp::mcp::catalog::toolset_names();
     let mut snapshot = vec![];
     for e in server.entries() {
-        let t = &e.tool;
+        let t = e.tool();
         let name = t.name.as_ref();
         assert!(
             name.len() <= 64
