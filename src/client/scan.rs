@@ -515,7 +515,7 @@ fn upload_body(source: &ScanSource, len: u64) -> UploadBody<'_> {
 }
 
 /// The size (checked against the upload limit first) and SHA-256 of what is scanned.
-async fn measure(source: &ScanSource) -> Result<(u64, String), Error> {
+pub(crate) async fn measure(source: &ScanSource) -> Result<(u64, String), Error> {
     match source {
         ScanSource::Path(p) => {
             let len = check_upload_file(p).await?;

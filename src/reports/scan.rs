@@ -6,56 +6,39 @@ use super::model::clean;
 use super::relationships::object_id;
 use super::{Ctx, Depth, objects, report_result};
 use crate::Error;
-use crate::client::upload::{MAX_UPLOAD, UploadTarget};
+use crate::client::scan::measure;
+use crate::client::upload::UploadTarget;
+use crate::client::{AnalysisWait, ScanSource};
 use crate::mcp::output::{describe_error, error_result, json_result};
 use crate::ops::{Output, call_json};
 use rmcp::model::CallToolResult;
 use serde_json::{Map, Value, json};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
-/// Polls `GET /analyses/{id}` with backoff until it is completed or `timeout` passes.
-/// Returns the last analysis JSON, whether it completed, and the requests spent.
-pub async fn wait_for_analysis(
+/// Waits for an analysis with the client's poller: intervals grow from the configured poll
+/// interval to eight times it, and each wait becomes a progress notification of the call
+/// (through the wait reporter). Returns whether it completed, its last status and the polls
+/// spent.
+async fn wait_for_analysis(
     ctx: &Ctx,
     id: &str,
     timeout: Duration,
-) -> Result<(Value, bool, u32), Error> {
-    let start = Instant::now();
-    let mut delay = ctx.poll_interval;
-    let mut requests = 0;
-    loop {
-        requests += 1;
-        let v = match call_json(
-            &ctx.client,
-            "get_analysis",
-            [("id".to_string(), json!(id))].into_iter().collect(),
-        )
-        .await?
-        {
-            Output::Json(v) => v,
-            _ => Value::Null,
-        };
-        let status = v
-            .pointer("/data/attributes/status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
-        let elapsed = start.elapsed();
-        ctx.progress
-            .report(
-                elapsed.as_secs_f64(),
-                Some(timeout.as_secs_f64()),
-                format!("analysis {status} after {}s", elapsed.as_secs()),
-            )
-            .await;
-        if status == "completed" {
-            return Ok((v, true, requests));
-        }
-        if elapsed + delay > timeout {
-            return Ok((v, false, requests));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(ctx.poll_interval * 8);
+) -> Result<(bool, String, u32), Error> {
+    let polls = Arc::new(AtomicU32::new(0));
+    let seen = polls.clone();
+    let wait = AnalysisWait::new()
+        .timeout(timeout)
+        .initial_interval(ctx.poll_interval)
+        .max_interval(ctx.poll_interval * 8)
+        .on_progress(move |p| seen.store(p.polls, Ordering::Relaxed));
+    let outcome = ctx.client.wait_for_analysis(id, &wait).await;
+    let polls = polls.load(Ordering::Relaxed);
+    match outcome {
+        Ok(_) => Ok((true, "completed".into(), polls)),
+        Err(Error::AnalysisTimeout { status, .. }) => Ok((false, status, polls)),
+        Err(e) => Err(e),
     }
 }
 
@@ -100,7 +83,7 @@ async fn finish(
             ctx.budget_chars,
         );
     }
-    let (v, done, polls) = match wait_for_analysis(
+    let (done, status, polls) = match wait_for_analysis(
         ctx,
         analysis,
         timeout_of(args, if kind.name == "url" { 180 } else { 300 }),
@@ -112,10 +95,6 @@ async fn finish(
     };
     spent += polls;
     if !done {
-        let status = v
-            .pointer("/data/attributes/status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown");
         return error_result(format!(
             "{tool}: the analysis {analysis} was still {status} when the timeout passed ({spent} requests spent). Call get_analysis with that id later, or scan again with a longer timeout_seconds."
         ));
@@ -178,28 +157,14 @@ pub(super) async fn scan(
     }
     let path = args.get("path").and_then(Value::as_str).unwrap_or_default();
     let p = std::path::Path::new(path);
-    let meta = match tokio::fs::metadata(p).await {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => {
+    let (len, sha256) = match measure(&ScanSource::Path(p.to_path_buf())).await {
+        Ok(x) => x,
+        Err(Error::InvalidInput { problem, .. }) => {
             return error_result(format!(
-                "{tool}: invalid argument `path`: {path:?} is not a regular file. Nothing was sent to VirusTotal."
+                "{tool}: invalid argument `path`: {problem}. Nothing was sent to VirusTotal."
             ));
         }
-        Err(e) => {
-            return error_result(format!(
-                "{tool}: invalid argument `path`: cannot read {path:?}: {e}. Nothing was sent to VirusTotal."
-            ));
-        }
-    };
-    if meta.len() > MAX_UPLOAD {
-        return error_result(format!(
-            "{tool}: invalid argument `path`: the file is {} bytes; VirusTotal accepts at most 650 MB. Nothing was sent to VirusTotal.",
-            meta.len()
-        ));
-    }
-    let sha256 = match sha256_file(p).await {
-        Ok(h) => h,
-        Err(e) => return error_result(format!("{tool}: cannot read {path:?}: {e}")),
+        Err(e) => return error_result(describe_error(tool, &e)),
     };
     // Already known: report it without uploading.
     match objects::report(
@@ -237,7 +202,7 @@ pub(super) async fn scan(
             .to_string(),
         Err(e) => return error_result(describe_error(tool, &e)),
     };
-    let spent = if meta.len() > crate::client::upload::DIRECT_UPLOAD_LIMIT {
+    let spent = if len > crate::client::upload::DIRECT_UPLOAD_LIMIT {
         3
     } else {
         2
@@ -250,20 +215,4 @@ pub(super) async fn scan(
         spent,
     };
     finish(ctx, tool, sub, args).await
-}
-
-async fn sha256_file(p: &std::path::Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    use tokio::io::AsyncReadExt;
-    let mut f = tokio::fs::File::open(p).await?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }

@@ -456,6 +456,96 @@ async fn scan_url_waits_with_progress_and_stops_at_its_timeout() {
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[tokio::test]
+async fn scan_file_reports_a_known_file_and_uploads_an_unknown_one() {
+    let server = mock_vt().await;
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.bin");
+    std::fs::write(&known, b"a file VirusTotal has seen").unwrap();
+    let unknown = dir.path().join("new.bin");
+    std::fs::write(&unknown, b"a file VirusTotal has never seen").unwrap();
+    let (known_sha, new_sha) = (
+        sha256_hex(b"a file VirusTotal has seen"),
+        sha256_hex(b"a file VirusTotal has never seen"),
+    );
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/files/{known_sha}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("file.json")))
+        .mount(&server)
+        .await;
+    // The new file is unknown until its analysis completes.
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/files/{new_sha}")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"error": {"code": "NotFoundError", "message": "File not found"}}),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/files/{new_sha}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("file.json")))
+        .mount(&server)
+        .await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path("/files"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"type": "analysis", "id": "f-new-1"}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(matchers::path("/analyses/f-new-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"type": "analysis", "id": "f-new-1", "attributes": {"status": "completed"}}}),
+        ))
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server.uri(), &["default"], &[], true, false);
+    cfg.poll_interval = Duration::from_millis(20);
+    let client = connect(&cfg).await;
+
+    let r = call(
+        &client,
+        "scan_file",
+        json!({"path": known.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert!(text(&r).contains("already knows this file"), "{}", text(&r));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 1, "one lookup, no upload");
+
+    let r = call(
+        &client,
+        "scan_file",
+        json!({"path": unknown.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    assert!(
+        text(&r).contains("Analysis f-new-1 completed"),
+        "{}",
+        text(&r)
+    );
+    let reqs = server.received_requests().await.unwrap();
+    let uploads: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/files")
+        .collect();
+    assert_eq!(uploads.len(), 1);
+    let body = String::from_utf8_lossy(&uploads[0].body);
+    assert!(body.contains("a file VirusTotal has never seen"), "{body}");
+    // lookup (404), upload, one poll, the report.
+    assert_eq!(reqs.len(), 1 + 4);
+}
+
 #[tokio::test]
 async fn scan_tools_need_allow_submit() {
     let server = mock_vt().await;
