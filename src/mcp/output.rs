@@ -81,9 +81,14 @@ fn size(v: &Value) -> usize {
 }
 
 /// Makes `v` fit in `budget` characters of JSON. Returns notes on what was cut.
+///
+/// The value is serialised once; after that the size is tracked exactly from what each cut
+/// removes (checked against a fresh serialisation in debug builds), so trimming a large answer
+/// costs a few passes over it rather than one serialisation per cut.
 pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
     let mut notes = vec![];
-    if size(v) <= budget {
+    let mut total = size(v);
+    if total <= budget {
         return notes;
     }
     // 1. Known heavy members, wherever they are, biggest first.
@@ -91,10 +96,11 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
     collect_heavy(v, String::new(), &mut found);
     found.sort_by_key(|f| std::cmp::Reverse(f.1));
     for (path, bytes) in found {
-        if size(v) <= budget {
+        if total <= budget {
             break;
         }
-        if remove_path(v, &path) {
+        if let Some(removed) = remove_member(v, &path) {
+            total = total.saturating_sub(removed);
             let name = path.rsplit('/').next().unwrap_or(&path).to_string();
             notes.push(format!(
                 "dropped {path} ({bytes} bytes): request it alone with fields=[\"{name}\"]"
@@ -102,41 +108,53 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
         }
     }
     // 2. Long lists: keep the head.
-    while size(v) > budget {
-        let Some((path, len)) = largest_array(v, String::new()) else {
+    while total > budget {
+        let Some((path, len)) = largest(v, |x| matches!(x, Value::Array(a) if a.len() > 1)) else {
             break;
         };
-        if len <= 1 {
-            break;
-        }
         let keep = len / 2;
         if let Some(Value::Array(a)) = v.pointer_mut(&path) {
+            // Each removed item and the comma before it.
+            total = total.saturating_sub(a[keep..].iter().map(|x| size(x) + 1).sum::<usize>());
             a.truncate(keep);
         }
         notes.push(format!("kept the first {keep} of {len} items of {path}: use limit/cursor or fields to see the rest"));
     }
     // 3. Long strings.
-    while size(v) > budget {
-        let Some((path, len)) = largest_string(v, String::new()) else {
+    while total > budget {
+        let Some((path, _)) = largest(v, |x| matches!(x, Value::String(_))) else {
             break;
         };
+        let Some(Value::String(s)) = v.pointer_mut(&path) else {
+            break;
+        };
+        let len = s.chars().count();
         if len <= 200 {
             break;
         }
-        if let Some(Value::String(s)) = v.pointer_mut(&path) {
-            let cut: String = s.chars().take(len / 2).collect();
-            *s = format!("{cut}… [cut]");
-        }
+        let before = size_of_str(s);
+        let cut: String = s.chars().take(len / 2).collect();
+        *s = format!("{cut}… [cut]");
+        total = total.saturating_sub(before) + size_of_str(s);
         notes.push(format!("shortened {path} from {len} characters"));
     }
+    debug_assert_eq!(total, size(v), "tracked size drifted from the value's");
     notes
+}
+
+fn size_of_str(s: &str) -> usize {
+    serde_json::to_string(s).map(|j| j.len()).unwrap_or(0)
+}
+
+fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 fn collect_heavy(v: &Value, at: String, out: &mut Vec<(String, usize)>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                let p = format!("{at}/{}", pointer_token(k));
                 if HEAVY.contains(&k.as_str()) {
                     out.push((p, size(x)));
                 } else {
@@ -152,74 +170,66 @@ fn collect_heavy(v: &Value, at: String, out: &mut Vec<(String, usize)>) {
     }
 }
 
-fn remove_path(v: &mut Value, path: &str) -> bool {
-    let Some((parent, key)) = path.rsplit_once('/') else {
-        return false;
-    };
+/// Removes the object member at `path`; returns the characters that removed from the compact
+/// JSON (`"key":value` and one comma when other members remain).
+fn remove_member(v: &mut Value, path: &str) -> Option<usize> {
+    let (parent, key) = path.rsplit_once('/')?;
     let key = key.replace("~1", "/").replace("~0", "~");
-    match v.pointer_mut(parent) {
-        Some(Value::Object(m)) => m.remove(&key).is_some(),
-        _ => false,
-    }
+    let Some(Value::Object(m)) = v.pointer_mut(parent) else {
+        return None;
+    };
+    let removed = m.remove(&key)?;
+    Some(size_of_str(&key) + 1 + size(&removed) + usize::from(!m.is_empty()))
 }
 
-fn largest_array(v: &Value, at: String) -> Option<(String, usize)> {
-    let mut best: Option<(String, usize, usize)> = None;
-    fn walk(v: &Value, at: String, best: &mut Option<(String, usize, usize)>) {
-        match v {
+/// The path and length of the node `pick` accepts with the largest compact-JSON size, in one
+/// pass that computes every node's size from its children.
+fn largest(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<(String, usize)> {
+    fn walk(
+        v: &Value,
+        at: &mut String,
+        pick: &dyn Fn(&Value) -> bool,
+        best: &mut Option<(String, usize, usize)>,
+    ) -> usize {
+        let n = match v {
             Value::Array(a) => {
-                let s = size(v);
-                if a.len() > 1 && best.as_ref().is_none_or(|b| s > b.2) {
-                    *best = Some((at.clone(), a.len(), s));
+                let mut n = 2 + a.len().saturating_sub(1);
+                for (i, x) in a.iter().enumerate() {
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(&i.to_string());
+                    n += walk(x, at, pick, best);
+                    at.truncate(len);
                 }
-                a.iter()
-                    .enumerate()
-                    .for_each(|(i, x)| walk(x, format!("{at}/{i}"), best));
+                n
             }
             Value::Object(m) => {
+                let mut n = 2 + m.len().saturating_sub(1);
                 for (k, x) in m {
-                    walk(
-                        x,
-                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                        best,
-                    )
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(&pointer_token(k));
+                    n += size_of_str(k) + 1 + walk(x, at, pick, best);
+                    at.truncate(len);
                 }
+                n
             }
-            _ => {}
+            Value::String(s) => size_of_str(s),
+            other => size(other),
+        };
+        if pick(v) && best.as_ref().is_none_or(|b| n > b.2) {
+            let count = match v {
+                Value::Array(a) => a.len(),
+                Value::String(s) => s.chars().count(),
+                _ => 0,
+            };
+            *best = Some((at.clone(), count, n));
         }
+        n
     }
-    walk(v, at, &mut best);
-    best.map(|(p, n, _)| (p, n))
-}
-
-fn largest_string(v: &Value, at: String) -> Option<(String, usize)> {
-    let mut best: Option<(String, usize)> = None;
-    fn walk(v: &Value, at: String, best: &mut Option<(String, usize)>) {
-        match v {
-            Value::String(s) => {
-                let n = s.chars().count();
-                if best.as_ref().is_none_or(|b| n > b.1) {
-                    *best = Some((at, n));
-                }
-            }
-            Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), best)),
-            Value::Object(m) => {
-                for (k, x) in m {
-                    walk(
-                        x,
-                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                        best,
-                    )
-                }
-            }
-            _ => {}
-        }
-    }
-    walk(v, at, &mut best);
-    best
+    let mut best = None;
+    walk(v, &mut String::new(), &pick, &mut best);
+    best.map(|(p, count, _)| (p, count))
 }
 
 /// A successful JSON result: the value as `structuredContent` and as compact JSON text, after
@@ -442,6 +452,28 @@ mod tests {
             "{notes:?}"
         );
         assert!(size(&v) <= 1000);
+    }
+
+    #[test]
+    fn budget_tracks_the_size_exactly_through_every_kind_of_cut() {
+        // Keys and strings that need escaping, nested lists, heavy members inside list items.
+        let item = |i: usize| {
+            json!({"id/x~y": i, "name": format!("naïve \"quoted\" \u{1}{}", "é".repeat(i % 50)),
+                   "results": {"a": "b".repeat(200)}, "tags": ["t1", "t2", "t\n3"]})
+        };
+        let base = json!({"data": (0..120).map(item).collect::<Vec<_>>(),
+                          "note": "long \\ text ".repeat(400), "single": [{"whois": "w".repeat(100)}]});
+        for budget in [30_000, 8_000, 1_500, 300] {
+            let mut v = base.clone();
+            // Debug builds check the tracked size against a fresh serialisation.
+            let notes = fit_budget(&mut v, budget);
+            assert!(!notes.is_empty());
+            assert!(
+                size(&v) <= budget || budget < 1_000,
+                "{budget}: {}",
+                size(&v)
+            );
+        }
     }
 
     #[test]
