@@ -31,7 +31,10 @@ fn main() {
         .with_tag(progenitor::TagStyle::Merged)
         .with_inner_type(quote::quote!(crate::client::Inner))
         .with_hooks(progenitor::HooksMode::Expected)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // Maps iterate and serialise in key order (VirusTotal's engine results, sandbox
+        // verdicts …): output is deterministic without sorting at every use.
+        .with_map_type("::std::collections::BTreeMap");
     let mut generator = progenitor::Generator::new(&settings);
     let tokens = generator
         .generate_tokens(&openapi)
