@@ -254,14 +254,6 @@ async fn ids_are_percent_encoded_and_cannot_change_the_path() {
     // The typed builders: a backslash (which URL parsing would turn into '/') is encoded, and a
     // segment that cannot be sent as one ('', '.', '..') is refused before sending (by the
     // parameter type's pattern, and failing that by the client's path check).
-    server.reset().await;
-    Mock::given(matchers::any())
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"data": {"type": "comment", "id": "x"}})),
-        )
-        .mount(&server)
-        .await;
     client
         .get_comment()
         .id(r"..\..\users\me")
@@ -276,8 +268,8 @@ async fn ids_are_percent_encoded_and_cannot_change_the_path() {
         );
     }
     let reqs = server.received_requests().await.unwrap();
-    assert_eq!(reqs.len(), 1, "only the encoded id was sent");
-    assert_eq!(reqs[0].url.path(), "/comments/..%5C..%5Cusers%5Cme");
+    assert_eq!(reqs.len(), 2, "only the encoded id was sent");
+    assert_eq!(reqs[1].url.path(), "/comments/..%5C..%5Cusers%5Cme");
 }
 
 #[tokio::test]
