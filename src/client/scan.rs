@@ -10,7 +10,9 @@
 
 use crate::client::policy::{WaitEvent, report};
 use crate::client::types;
-use crate::client::upload::{UploadBody, UploadTarget, check_upload_file, check_upload_len};
+use crate::client::upload::{
+    UploadBody, UploadTarget, check_upload_file, check_upload_len, multipart_fields,
+};
 use crate::{Client, Error};
 use serde_json::Value;
 use sha2::Digest;
@@ -63,20 +65,6 @@ impl From<&PathBuf> for ScanSource {
         ScanSource::Path(p.clone())
     }
 }
-
-/// Form fields Private Scanning accepts besides the file.
-const PRIVATE_FIELDS: &[&str] = &[
-    "password",
-    "command_line",
-    "disable_sandbox",
-    "enable_internet",
-    "intercept_tls",
-    "retention_period_days",
-    "storage_region",
-    "interaction_sandbox",
-    "interaction_timeout",
-    "locale",
-];
 
 /// How a file is scanned.
 ///
@@ -139,7 +127,7 @@ impl ScanOptions {
             out.push(("password", p.clone()));
         }
         for (k, v) in &self.fields {
-            match PRIVATE_FIELDS.iter().copied().find(|f| *f == k.as_str()) {
+            match multipart_fields("upload_private_file").find(|f| *f == k.as_str()) {
                 Some(name) if private => out.push((name, v.clone())),
                 Some("password") => out.push(("password", v.clone())),
                 _ if private => {
@@ -147,7 +135,9 @@ impl ScanOptions {
                         argument: k.clone(),
                         problem: format!(
                             "Private Scanning takes no form field `{k}`; it takes: {}",
-                            PRIVATE_FIELDS.join(", ")
+                            multipart_fields("upload_private_file")
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     });
                 }

@@ -223,41 +223,36 @@ pub(crate) async fn json_response(op: &str, resp: reqwest::Response) -> Result<V
     }
 }
 
-fn form_fields(args: &Args, names: &[&str]) -> Vec<(&'static str, String)> {
-    names
-        .iter()
-        .filter_map(|n| {
-            let v = args.get(n)?;
+/// The form fields an upload operation takes besides `file`, as the spec lists them.
+pub(crate) fn multipart_fields(op: &str) -> impl Iterator<Item = &'static str> {
+    let fields = match crate::ops::OperationMeta::find(op).map(|o| &o.body) {
+        Some(crate::ops::BodyShape::Multipart { fields }) => *fields,
+        _ => &[],
+    };
+    fields.iter().copied().filter(|f| *f != "file")
+}
+
+fn form_fields(args: &Args, op: &str) -> Vec<(&'static str, String)> {
+    multipart_fields(op)
+        .filter_map(|name| {
+            let v = args.get(name)?;
             let s = match v {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            Some((leak(n), s))
+            Some((name, s))
         })
         .collect()
-}
-
-fn leak(n: &str) -> &'static str {
-    // Field names come from the static operation table.
-    crate::ops::OPERATIONS
-        .iter()
-        .flat_map(|o| match o.body {
-            crate::ops::BodyShape::Multipart { fields } => fields,
-            _ => &[],
-        })
-        .find(|f| **f == n)
-        .copied()
-        .unwrap_or("field")
 }
 
 async fn upload_op(
     client: &Client,
     args: &Args,
+    op: &str,
     target: UploadTarget,
-    fields: &[&str],
 ) -> Result<Output, Error> {
     let path: String = args.required("file")?;
-    let extra = form_fields(args, fields);
+    let extra = form_fields(args, op);
     client
         .upload_path(target, Path::new(&path), &extra)
         .await
@@ -265,24 +260,13 @@ async fn upload_op(
 }
 
 pub(crate) async fn upload_file(client: &Client, args: &Args) -> Result<Output, Error> {
-    upload_op(client, args, UploadTarget::Public, &["password"]).await
+    upload_op(client, args, "upload_file", UploadTarget::Public).await
 }
 
 pub(crate) async fn upload_private_file(client: &Client, args: &Args) -> Result<Output, Error> {
-    let fields = [
-        "password",
-        "command_line",
-        "disable_sandbox",
-        "enable_internet",
-        "intercept_tls",
-        "retention_period_days",
-        "storage_region",
-        "interaction_sandbox",
-        "interaction_timeout",
-    ];
-    upload_op(client, args, UploadTarget::Private, &fields).await
+    upload_op(client, args, "upload_private_file", UploadTarget::Private).await
 }
 
 pub(crate) async fn upload_monitor_item(client: &Client, args: &Args) -> Result<Output, Error> {
-    upload_op(client, args, UploadTarget::Monitor, &["path", "item"]).await
+    upload_op(client, args, "upload_monitor_item", UploadTarget::Monitor).await
 }

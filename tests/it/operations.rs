@@ -130,7 +130,7 @@ async fn every_operation_sends_the_exact_request_and_decodes_its_response() {
                 Ok(got) => failures.push(fail(format!("body {got}, expected {exp}"))),
                 Err(e) => failures.push(fail(format!("body is not JSON: {e}"))),
             },
-            (BodyShape::Multipart { .. }, None) => {
+            (BodyShape::Multipart { fields }, None) => {
                 let ct = r
                     .headers
                     .get("content-type")
@@ -142,6 +142,15 @@ async fn every_operation_sends_the_exact_request_and_decodes_its_response() {
                     || !body.contains("filename=")
                 {
                     failures.push(fail(format!("multipart body wrong (content-type {ct})")));
+                }
+                // Every form field given is sent as its own part.
+                for f in fields
+                    .iter()
+                    .filter(|f| **f != "file" && args.contains_key(**f))
+                {
+                    if !body.contains(&format!("name=\"{f}\"")) {
+                        failures.push(fail(format!("form field `{f}` not sent")));
+                    }
                 }
             }
             (_, None) => {
