@@ -592,6 +592,25 @@ pub(crate) fn redact(text: String) -> String {
     text
 }
 
+/// Replaces the default panic message (printed raw to stderr) with an `error` log line whose
+/// text has every registered API key redacted. A panic inside a tool call is also turned into
+/// an error result for that call ([`crate::mcp`]); this only decides what the log says.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(at = %at, "panic: {}", redact(message));
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,5 +663,49 @@ mod tests {
             redact("key unit-test-secret-1234 and short".into()),
             "key <redacted> and short"
         );
+    }
+}
+
+#[cfg(test)]
+mod panic_hook_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn panic_messages_are_logged_with_the_key_redacted() {
+        let log = Captured::default();
+        let sink = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let key: Arc<str> = Arc::from("panic-hook-test-key-0123456789");
+        super::register_secret(&key);
+        super::install_panic_hook();
+        let caught = std::panic::catch_unwind(|| {
+            panic!("header x-apikey: panic-hook-test-key-0123456789 was rejected")
+        });
+        let _ = std::panic::take_hook();
+        assert!(caught.is_err());
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("panic: header x-apikey: <redacted> was rejected"),
+            "{text}"
+        );
+        assert!(!text.contains("panic-hook-test-key"), "{text}");
+        assert!(text.contains("src/error.rs"), "{text}");
     }
 }

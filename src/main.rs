@@ -97,6 +97,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
+    vtmcp::error::install_panic_hook();
     let cli = Cli::parse();
     let config = match build_config(&cli.flags) {
         Ok(c) => c,
