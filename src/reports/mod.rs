@@ -51,9 +51,15 @@ impl Depth {
 }
 
 /// Sends `notifications/progress` when the client asked for them (a progress token).
+///
+/// MCP requires the progress value to increase with every notification of a request. Clones
+/// share the last value sent, so a call's own steps and the waits reported beside them (rate
+/// limit, retries, analysis polls) form one increasing sequence: a value that would not
+/// increase is sent as a small step above the last one.
 #[derive(Clone, Default)]
 pub struct Progress {
     target: Option<(Peer<RoleServer>, ProgressToken)>,
+    last: Arc<tokio::sync::Mutex<Option<f64>>>,
 }
 
 impl Progress {
@@ -61,17 +67,26 @@ impl Progress {
     pub fn new(peer: Peer<RoleServer>, token: Option<ProgressToken>) -> Progress {
         Progress {
             target: token.map(|t| (peer, t)),
+            last: Arc::default(),
         }
     }
 
     /// Reports progress (ignored without a token).
     pub async fn report(&self, progress: f64, total: Option<f64>, message: String) {
-        if let Some((peer, token)) = &self.target {
-            let mut p = ProgressNotificationParam::new(token.clone(), progress);
-            p.total = total;
-            p.message = Some(message);
-            let _ = peer.notify_progress(p).await;
-        }
+        let Some((peer, token)) = &self.target else {
+            return;
+        };
+        // Held while sending, so notifications leave in the order of their values.
+        let mut last = self.last.lock().await;
+        let value = match *last {
+            Some(l) if progress <= l => l + 0.001,
+            _ => progress,
+        };
+        *last = Some(value);
+        let mut p = ProgressNotificationParam::new(token.clone(), value);
+        p.total = total.filter(|t| *t >= value);
+        p.message = Some(message);
+        let _ = peer.notify_progress(p).await;
     }
 }
 

@@ -419,6 +419,13 @@ async fn scan_url_waits_with_progress_and_stops_at_its_timeout() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let notes = recorder.0.lock().unwrap().clone();
     assert!(notes.len() >= 3, "progress notifications: {notes:?}");
+    // MCP: the progress value increases with every notification of a request, across the
+    // tool's own steps and the waits reported beside them.
+    assert!(
+        notes.windows(2).all(|w| w[1].progress > w[0].progress),
+        "progress must increase: {:?}",
+        notes.iter().map(|n| n.progress).collect::<Vec<_>>()
+    );
     assert!(
         notes
             .iter()
