@@ -76,8 +76,23 @@ const HEAVY: &[&str] = &[
     "trid",
 ];
 
-fn size(v: &Value) -> usize {
-    serde_json::to_string(v).map(|s| s.len()).unwrap_or(0)
+/// Counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The length of `v` as compact JSON, without building the text.
+fn size(v: &(impl serde::Serialize + ?Sized)) -> usize {
+    let mut c = Counter(0);
+    serde_json::to_writer(&mut c, v).map(|()| c.0).unwrap_or(0)
 }
 
 /// Makes `v` fit in `budget` characters of JSON. Returns notes on what was cut.
@@ -99,7 +114,7 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
         if total <= budget {
             break;
         }
-        if let Some(removed) = remove_member(v, &path) {
+        if let Some(removed) = remove_member(v, &path, bytes) {
             total = total.saturating_sub(removed);
             let name = path.rsplit('/').next().unwrap_or(&path).to_string();
             notes.push(format!(
@@ -143,7 +158,7 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
 }
 
 fn size_of_str(s: &str) -> usize {
-    serde_json::to_string(s).map(|j| j.len()).unwrap_or(0)
+    size(s)
 }
 
 fn pointer_token(key: &str) -> String {
@@ -170,21 +185,22 @@ fn collect_heavy(v: &Value, at: String, out: &mut Vec<(String, usize)>) {
     }
 }
 
-/// Removes the object member at `path`; returns the characters that removed from the compact
-/// JSON (`"key":value` and one comma when other members remain).
-fn remove_member(v: &mut Value, path: &str) -> Option<usize> {
+/// Removes the object member at `path`, whose value is `bytes` long; returns the characters
+/// that removed from the compact JSON (`"key":value` and one comma when other members remain).
+fn remove_member(v: &mut Value, path: &str, bytes: usize) -> Option<usize> {
     let (parent, key) = path.rsplit_once('/')?;
     let key = key.replace("~1", "/").replace("~0", "~");
     let Some(Value::Object(m)) = v.pointer_mut(parent) else {
         return None;
     };
-    let removed = m.remove(&key)?;
-    Some(size_of_str(&key) + 1 + size(&removed) + usize::from(!m.is_empty()))
+    m.remove(&key)?;
+    Some(size_of_str(&key) + 1 + bytes + usize::from(!m.is_empty()))
 }
 
 /// The path and length of the node `pick` accepts with the largest compact-JSON size, in one
 /// pass that computes every node's size from its children.
 fn largest(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<(String, usize)> {
+    use std::fmt::Write;
     fn walk(
         v: &Value,
         at: &mut String,
@@ -196,8 +212,7 @@ fn largest(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<(String, usize)> 
                 let mut n = 2 + a.len().saturating_sub(1);
                 for (i, x) in a.iter().enumerate() {
                     let len = at.len();
-                    at.push('/');
-                    at.push_str(&i.to_string());
+                    let _ = write!(at, "/{i}");
                     n += walk(x, at, pick, best);
                     at.truncate(len);
                 }
