@@ -21,6 +21,9 @@ use tower_service::Service;
 /// Largest request body accepted (tool arguments are small).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
+/// How long a request that opens a session may take to send its body.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Default for [`Options::max_sessions`].
 pub const DEFAULT_MAX_SESSIONS: usize = 32;
 
@@ -206,18 +209,36 @@ pub async fn serve_listener(
                     }
                     let opens_session = req.method() == hyper::Method::POST
                         && !req.headers().contains_key("mcp-session-id");
-                    let _admission = if opens_session {
-                        let turn = admitting.lock_owned().await;
-                        let open = sessions.sessions.read().await.len();
-                        if open >= max_sessions {
-                            return Ok(too_many_sessions(open));
+                    if !opens_session {
+                        let req =
+                            req.map(|b| http_body_util::Limited::new(b, MAX_BODY_BYTES as usize));
+                        return mcp.call(req).await;
+                    }
+                    // A request that opens a session is read whole first (bounded in size and
+                    // time), so a slow client cannot hold up the admission of others.
+                    let (parts, body) = req.into_parts();
+                    let body = http_body_util::Limited::new(body, MAX_BODY_BYTES as usize);
+                    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
+                        Ok(Ok(b)) => b.to_bytes(),
+                        Ok(Err(_)) => {
+                            return Ok(plain(
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "request body too large",
+                            ));
                         }
-                        Some(turn)
-                    } else {
-                        None
+                        Err(_) => {
+                            return Ok(plain(
+                                StatusCode::REQUEST_TIMEOUT,
+                                "request body not received in time",
+                            ));
+                        }
                     };
-                    let req = req.map(|b| http_body_util::Limited::new(b, MAX_BODY_BYTES as usize));
-                    mcp.call(req).await
+                    let _turn = admitting.lock().await;
+                    let open = sessions.sessions.read().await.len();
+                    if open >= max_sessions {
+                        return Ok(too_many_sessions(open));
+                    }
+                    mcp.call(Request::from_parts(parts, Full::new(body))).await
                 }
             });
             let io = hyper_util::rt::TokioIo::new(stream);

@@ -290,6 +290,43 @@ async fn http_sessions_are_bounded() {
     assert!(admitted, "a session slot was not given back after DELETE");
 }
 
+#[tokio::test]
+async fn a_slow_client_does_not_hold_up_new_sessions() {
+    use tokio::io::AsyncWriteExt;
+    let (url, _stop) = http_server_with(vtmcp::http::Options::default()).await;
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    // Headers of an initialize request whose body never comes.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /mcp HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: 400\r\n\r\n{{\"jsonrpc\""
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Another client opens a session meanwhile (the timeout only detects a hang).
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize().to_string())
+            .send(),
+    )
+    .await
+    .expect("a stalled upload must not block other clients")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("mcp-session-id"));
+    drop(slow);
+}
+
 #[test]
 fn non_loopback_bind_needs_a_token() {
     let any: std::net::SocketAddr = "0.0.0.0:8765".parse().unwrap();
