@@ -29,17 +29,7 @@ pub const DEFAULT_TOOLSET: &[&str] = &[
 ];
 
 /// Licences and tiers a key can have, as named in `x-vt-tier`.
-pub const TIERS: &[&str] = &[
-    "public",
-    "premium",
-    "threat-landscape",
-    "private-scanning",
-    "feeds",
-    "monitor",
-    "monitor-partner",
-    "admin",
-    "gti",
-];
+pub const TIERS: &[&str] = include!("../../spec/tiers.rs");
 
 /// What a session may do beyond reading.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -147,18 +147,14 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
         if len <= 200 {
             break;
         }
-        let before = size_of_str(s);
+        let before = size(s);
         let cut: String = s.chars().take(len / 2).collect();
         *s = format!("{cut}… [cut]");
-        total = total.saturating_sub(before) + size_of_str(s);
+        total = total.saturating_sub(before) + size(s);
         notes.push(format!("shortened {path} from {len} characters"));
     }
     debug_assert_eq!(total, size(v), "tracked size drifted from the value's");
     notes
-}
-
-fn size_of_str(s: &str) -> usize {
-    size(s)
 }
 
 fn pointer_token(key: &str) -> String {
@@ -194,7 +190,7 @@ fn remove_member(v: &mut Value, path: &str, bytes: usize) -> Option<usize> {
         return None;
     };
     m.remove(&key)?;
-    Some(size_of_str(&key) + 1 + bytes + usize::from(!m.is_empty()))
+    Some(size(&key) + 1 + bytes + usize::from(!m.is_empty()))
 }
 
 /// The path and length of the node `pick` accepts with the largest compact-JSON size, in one
@@ -224,12 +220,12 @@ fn largest(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<(String, usize)> 
                     let len = at.len();
                     at.push('/');
                     at.push_str(&pointer_token(k));
-                    n += size_of_str(k) + 1 + walk(x, at, pick, best);
+                    n += size(k) + 1 + walk(x, at, pick, best);
                     at.truncate(len);
                 }
                 n
             }
-            Value::String(s) => size_of_str(s),
+            Value::String(s) => size(s),
             other => size(other),
         };
         if pick(v) && best.as_ref().is_none_or(|b| n > b.2) {

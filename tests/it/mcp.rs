@@ -264,45 +264,31 @@ async fn errors_are_results_the_model_can_read() {
         assert!(text(&r).contains("Nothing was sent"), "{}", text(&r));
     }
     // A tool that exists but is not enabled says which flag enables it.
-    let r = call(
-        &client,
-        "add_file_comment",
-        json!({"id": "44d88612fea8a8f36de82e1278abb02f", "text": "x"}),
-    )
-    .await;
-    assert!(
-        r.is_error == Some(true) && text(&r).contains("--allow-write"),
-        "{}",
-        text(&r)
-    );
-    let r = call(
-        &client,
-        "rescan_file",
-        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
-    )
-    .await;
-    assert!(
-        r.is_error == Some(true) && text(&r).contains("--allow-submit"),
-        "{}",
-        text(&r)
-    );
-    let r = call(
-        &client,
-        "download_file",
-        json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
-    )
-    .await;
-    assert!(
-        r.is_error == Some(true) && text(&r).contains("--tier premium"),
-        "{}",
-        text(&r)
-    );
-    let r = call(&client, "get_graph", json!({"id": "g"})).await;
-    assert!(
-        r.is_error == Some(true) && text(&r).contains("--toolsets graphs"),
-        "{}",
-        text(&r)
-    );
+    for (tool, args, needle) in [
+        (
+            "add_file_comment",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f", "text": "x"}),
+            "--allow-write",
+        ),
+        (
+            "rescan_file",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+            "--allow-submit",
+        ),
+        (
+            "download_file",
+            json!({"id": "44d88612fea8a8f36de82e1278abb02f"}),
+            "--tier premium",
+        ),
+        ("get_graph", json!({"id": "g"}), "--toolsets graphs"),
+    ] {
+        let r = call(&client, tool, args).await;
+        assert!(
+            r.is_error == Some(true) && text(&r).contains(needle),
+            "{tool}: {}",
+            text(&r)
+        );
+    }
     assert!(
         server.received_requests().await.unwrap().is_empty(),
         "invalid or hidden calls must send nothing"

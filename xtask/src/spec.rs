@@ -14,17 +14,7 @@ pub const METHODS: &[&str] = &[
 ];
 
 /// Values of `x-vt-tier`, from the most to the least widely available.
-pub const TIERS: &[&str] = &[
-    "public",
-    "premium",
-    "threat-landscape",
-    "private-scanning",
-    "feeds",
-    "monitor",
-    "monitor-partner",
-    "admin",
-    "gti",
-];
+pub const TIERS: &[&str] = include!("../../spec/tiers.rs");
 
 /// Values of `x-vt-permission`.
 pub const PERMISSIONS: &[&str] = &["read", "submit", "write"];
