@@ -88,7 +88,7 @@ impl Client {
         path: &Path,
     ) -> Result<Downloaded, Error> {
         let (op, chunks) = self.open_bytes(&source).await?;
-        write_stream(&op, chunks, path).await
+        write_stream(&op, chunks, path, None).await
     }
 
     /// Starts a download and returns the operation id and the body as a stream of chunks.
@@ -160,8 +160,14 @@ impl Client {
     }
 }
 
-/// Writes `chunks` to `path` through a `.part` file, hashing on the way.
-async fn write_stream(op: &str, mut chunks: Chunks, path: &Path) -> Result<Downloaded, Error> {
+/// Writes `chunks` to `path` through a `.part` file, hashing on the way. A body over
+/// `max_bytes`, a broken stream or a failed write leaves nothing behind.
+pub(crate) async fn write_stream(
+    op: &str,
+    mut chunks: Chunks,
+    path: &Path,
+    max_bytes: Option<u64>,
+) -> Result<Downloaded, Error> {
     let mut part = path.as_os_str().to_owned();
     part.push(".part");
     let part = PathBuf::from(part);
@@ -174,8 +180,16 @@ async fn write_stream(op: &str, mut chunks: Chunks, path: &Path) -> Result<Downl
     let result: Result<(), Error> = async {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| Error::from_reqwest(op, e))?;
-            hasher.update(&chunk);
             bytes += chunk.len() as u64;
+            if let Some(max) = max_bytes.filter(|max| bytes > *max) {
+                return Err(Error::Io {
+                    context: format!("{op}: writing {}", part.display()),
+                    source: std::io::Error::other(format!(
+                        "the body exceeds the {max} byte limit; nothing was kept"
+                    )),
+                });
+            }
+            hasher.update(&chunk);
             file.write_all(&chunk)
                 .await
                 .map_err(io(format!("writing {}", part.display())))?;

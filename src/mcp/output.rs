@@ -341,9 +341,6 @@ pub async fn save_bytes(
     hint: &str,
     stream: crate::client::ByteStream,
 ) -> Result<Value, String> {
-    use futures::StreamExt;
-    use sha2::Digest;
-    use tokio::io::AsyncWriteExt;
     let Some(dir) = &downloads.dir else {
         return Err(format!(
             "{tool} returns a file, which is never put into the conversation. Start vtmcp with --download-dir DIR (or VTMCP_DOWNLOAD_DIR) to have it saved there."
@@ -352,48 +349,17 @@ pub async fn save_bytes(
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = file_name(tool, hint);
-    let path = dir.join(&name);
-    let tmp = dir.join(format!(".{name}.part"));
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    let mut total: u64 = 0;
-    let mut inner = stream.into_inner();
-    while let Some(chunk) = inner.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(format!(
-                    "{tool}: the download broke off after {total} bytes: {}",
-                    e.without_url()
-                ));
-            }
-        };
-        total += chunk.len() as u64;
-        if total > downloads.max_bytes {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(format!(
-                "{tool}: the body exceeds the {} byte limit; nothing was kept",
-                downloads.max_bytes
-            ));
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    }
-    file.flush()
-        .await
-        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    drop(file);
-    tokio::fs::rename(&tmp, &path)
-        .await
-        .map_err(|e| format!("renaming to {}: {e}", path.display()))?;
+    let path = dir.join(file_name(tool, hint));
+    let saved = crate::client::download::write_stream(
+        tool,
+        Box::pin(stream.into_inner()),
+        &path,
+        Some(downloads.max_bytes),
+    )
+    .await
+    .map_err(|e| describe_error(tool, &e))?;
     Ok(
-        json!({"saved_to": path.display().to_string(), "size": total, "sha256": hex::encode(hasher.finalize())}),
+        json!({"saved_to": saved.path.display().to_string(), "size": saved.bytes, "sha256": saved.sha256}),
     )
 }
 

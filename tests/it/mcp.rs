@@ -217,7 +217,7 @@ async fn every_generated_tool_calls_virustotal_through_mcp() {
     );
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
@@ -401,6 +401,46 @@ async fn binary_results_need_a_download_dir_and_fields_project() {
         attrs.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["last_analysis_stats", "meaningful_name"]
     );
+}
+
+#[tokio::test]
+async fn a_binary_result_over_the_limit_is_not_kept() {
+    let server = mock_vt().await;
+    Mock::given(matchers::path(
+        "/files/44d88612fea8a8f36de82e1278abb02f/download",
+    ))
+    .respond_with(
+        ResponseTemplate::new(200).set_body_raw(vec![b'M'; 4096], "application/octet-stream"),
+    )
+    .mount(&server)
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), &["files"], &["premium"], false, false);
+    cfg.download_dir = Some(dir.path().to_path_buf());
+    cfg.max_download_bytes = 1000;
+    let client = connect(&cfg).await;
+    let args = json!({"id": "44d88612fea8a8f36de82e1278abb02f"});
+    let r = call(&client, "download_file", args.clone()).await;
+    assert!(
+        r.is_error == Some(true) && text(&r).contains("1000 byte limit"),
+        "{}",
+        text(&r)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing kept"
+    );
+    // Within the limit the file is saved with its size and SHA-256.
+    drop(client);
+    cfg.max_download_bytes = 4096;
+    let client = connect(&cfg).await;
+    let r = call(&client, "download_file", args).await;
+    let saved = r.structured_content.unwrap();
+    assert_eq!(saved["size"], 4096);
+    assert_eq!(saved["sha256"], sha256_hex(&[b'M'; 4096]));
+    let path = saved["saved_to"].as_str().unwrap();
+    assert_eq!(std::fs::read(path).unwrap().len(), 4096);
 }
 
 #[tokio::test]

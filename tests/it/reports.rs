@@ -2,7 +2,7 @@
 //! counts, parallel full depth, partial failures, pagination, scans with progress and timeout,
 //! quota-aware triage, inert hostile text, and committed snapshots of each report.
 
-use crate::mcp::{call, config, connect, text};
+use crate::mcp::{call, config, connect, sha256_hex, text};
 use crate::support::mock_vt;
 use rmcp::model::{
     CallToolRequestParams, NumberOrString, ProgressNotificationParam, ProgressToken,
@@ -461,11 +461,6 @@ async fn scan_url_waits_with_progress_and_stops_at_its_timeout() {
         text(&r)
     );
     assert!(started.elapsed() < Duration::from_secs(30));
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(data))
 }
 
 #[tokio::test]
