@@ -410,7 +410,7 @@ pub fn input_schema(op: &Op) -> Value {
     if let Some(b) = &op.body {
         for (name, schema, req) in &b.props {
             let schema = if b.media == "multipart/form-data" && name == "file" {
-                json!({"type": "string", "minLength": 1, "description": "Path of a local file to upload."})
+                json!({"type": "string", "minLength": 1, "description": "Path of a file in an --upload-dir directory."})
             } else {
                 schema.clone()
             };

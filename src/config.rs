@@ -17,6 +17,9 @@ pub struct Config {
     pub selection: Selection,
     /// Where binary results are written (None: binary tools explain how to set it).
     pub download_dir: Option<PathBuf>,
+    /// Directories file uploads may come from (none: uploads are refused); see
+    /// [`crate::upload_dirs`].
+    pub upload_dirs: Vec<PathBuf>,
     /// Largest binary body written to disk.
     pub max_download_bytes: u64,
     /// Largest result, in tokens (≈ 4 characters each).
@@ -39,6 +42,7 @@ impl Default for Config {
             base_url: DEFAULT_BASE_URL.into(),
             selection: Selection::default(),
             download_dir: None,
+            upload_dirs: Vec::new(),
             max_download_bytes: 700 * 1024 * 1024,
             max_output_tokens: 20_000,
             poll_interval: std::time::Duration::from_secs(3),

@@ -36,6 +36,7 @@ pub mod http;
 pub mod mcp;
 pub mod ops;
 pub mod reports;
+pub mod upload_dirs;
 
 pub use client::{ApiKey, Client, ClientBuilder, types};
 pub use error::{Error, ErrorCode};

@@ -54,6 +54,15 @@ struct Flags {
     /// Directory where binary results (samples, PCAPs, feed batches) are written.
     #[arg(long, global = true, env = "VTMCP_DOWNLOAD_DIR")]
     download_dir: Option<PathBuf>,
+    /// Directory local files may be uploaded from (repeatable; none: file uploads are off).
+    /// `..` and symbolic links may not lead out of it.
+    #[arg(
+        long = "upload-dir",
+        global = true,
+        env = "VTMCP_UPLOAD_DIRS",
+        value_delimiter = ','
+    )]
+    upload_dirs: Vec<PathBuf>,
     /// Largest tool result, in tokens (about 4 characters each).
     #[arg(
         long,
@@ -73,6 +82,9 @@ struct Flags {
     /// after 10 minutes.
     #[arg(long, global = true, env = "VTMCP_MAX_SESSIONS", default_value_t = vtmcp::http::DEFAULT_MAX_SESSIONS)]
     max_sessions: usize,
+    /// The most TCP connections the HTTP transport keeps open (lowered to fit `ulimit -n`).
+    #[arg(long, global = true, env = "VTMCP_MAX_CONNECTIONS", default_value_t = vtmcp::http::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// VirusTotal API base URL.
     #[arg(long, global = true, env = "VT_BASE_URL", default_value = vtmcp::client::DEFAULT_BASE_URL)]
     base_url: String,
@@ -141,6 +153,7 @@ fn build_config(f: &Flags) -> Result<Config, String> {
         base_url: f.base_url.clone(),
         selection,
         download_dir: f.download_dir.clone(),
+        upload_dirs: f.upload_dirs.clone(),
         max_output_tokens: f.max_output_tokens.max(1000),
         rate_limit: f.requests_per_minute.map(|n| match n {
             0 => vtmcp::client::RateLimit::unlimited(),
@@ -219,8 +232,10 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
                 server,
                 &flags.listen,
                 vtmcp::http::Options {
-                    token: std::env::var("VTMCP_HTTP_TOKEN").ok(),
+                    token: std::env::var("VTMCP_HTTP_TOKEN").ok().filter(|t| !t.is_empty()),
                     max_sessions: config.max_sessions,
+                    max_connections: flags.max_connections,
+                    ..Default::default()
                 },
                 shutdown_signal(),
             )

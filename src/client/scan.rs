@@ -297,7 +297,7 @@ impl Client {
     ) -> Result<FileScan<types::FileResponse>, Error> {
         let source = source.into();
         let fields = options.form_fields(false)?;
-        let (len, sha256) = measure(&source).await?;
+        let (_, sha256) = measure(&source).await?;
         if !options.force_upload {
             match self.get_file().id(sha256.as_str()).send().await {
                 Ok(r) => {
@@ -315,7 +315,7 @@ impl Client {
             }
         }
         let v = self
-            .upload_body(UploadTarget::Public, upload_body(&source, len), &fields)
+            .upload_body(UploadTarget::Public, upload_body(&source).await?, &fields)
             .await?;
         Ok(FileScan::Submitted {
             sha256,
@@ -333,7 +333,7 @@ impl Client {
     ) -> Result<FileScan<types::PrivateFileResponse>, Error> {
         let source = source.into();
         let fields = options.form_fields(true)?;
-        let (len, sha256) = measure(&source).await?;
+        let (_, sha256) = measure(&source).await?;
         if !options.force_upload {
             match self.get_private_file().id(sha256.as_str()).send().await {
                 Ok(r) => {
@@ -351,7 +351,7 @@ impl Client {
             }
         }
         let v = self
-            .upload_body(UploadTarget::Private, upload_body(&source, len), &fields)
+            .upload_body(UploadTarget::Private, upload_body(&source).await?, &fields)
             .await?;
         Ok(FileScan::Submitted {
             sha256,
@@ -494,13 +494,13 @@ fn checked_url(url: &str) -> Result<String, Error> {
     Ok(url.trim().to_string())
 }
 
-fn upload_body(source: &ScanSource, len: u64) -> UploadBody<'_> {
+async fn upload_body(source: &ScanSource) -> Result<UploadBody, Error> {
     match source {
-        ScanSource::Path(p) => UploadBody::Path { path: p, len },
-        ScanSource::Bytes { data, name } => UploadBody::Bytes {
+        ScanSource::Path(p) => UploadBody::open(p).await,
+        ScanSource::Bytes { data, name } => Ok(UploadBody::Bytes {
             data: data.clone(),
             name: name.clone(),
-        },
+        }),
     }
 }
 
@@ -530,8 +530,32 @@ pub(crate) async fn measure(source: &ScanSource) -> Result<(u64, String), Error>
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    sha256_reader(std::fs::File::open(path)?)
+}
+
+/// Hashes an open file from its start and rewinds it, for a caller that uploads what it
+/// hashed (the same open file, so nothing can swap it in between).
+pub(crate) async fn sha256_and_rewind(
+    file: std::fs::File,
+) -> Result<(std::fs::File, String), Error> {
+    let io = |source| Error::Io {
+        context: "hashing the file".into(),
+        source,
+    };
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Seek, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(0))?;
+        let sha = sha256_reader(&mut file)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, sha))
+    })
+    .await
+    .map_err(|e| io(std::io::Error::other(e.to_string())))?
+    .map_err(io)
+}
+
+fn sha256_reader(mut f: impl std::io::Read) -> std::io::Result<String> {
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {

@@ -41,20 +41,39 @@ impl UploadTarget {
     }
 }
 
-/// What is uploaded: a file on disk (streamed) or bytes in memory.
-pub(crate) enum UploadBody<'a> {
-    /// A regular file of `len` bytes (already checked with [`check_upload_file`]).
-    Path { path: &'a Path, len: u64 },
+/// What is uploaded: an open file (streamed from where it stands) or bytes in memory.
+pub(crate) enum UploadBody {
+    /// An open regular file of `len` bytes, with the file name VirusTotal records.
+    File {
+        file: std::fs::File,
+        name: String,
+        len: u64,
+    },
     /// Bytes, with the file name VirusTotal records.
     Bytes { data: bytes::Bytes, name: String },
 }
 
-impl UploadBody<'_> {
+impl UploadBody {
     fn len(&self) -> u64 {
         match self {
-            UploadBody::Path { len, .. } => *len,
+            UploadBody::File { len, .. } => *len,
             UploadBody::Bytes { data, .. } => data.len() as u64,
         }
+    }
+
+    /// Opens a checked local file.
+    pub(crate) async fn open(path: &Path) -> Result<UploadBody, Error> {
+        let len = check_upload_file(path).await?;
+        let file = std::fs::File::open(path).map_err(|e| Error::Io {
+            context: format!("opening {}", path.display()),
+            source: e,
+        })?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file")
+            .to_string();
+        Ok(UploadBody::File { file, name, len })
     }
 }
 
@@ -101,15 +120,14 @@ impl Client {
         path: &Path,
         fields: &[(&str, String)],
     ) -> Result<Value, Error> {
-        let len = check_upload_file(path).await?;
-        self.upload_body(target, UploadBody::Path { path, len }, fields)
-            .await
+        let body = UploadBody::open(path).await?;
+        self.upload_body(target, body, fields).await
     }
 
     pub(crate) async fn upload_body(
         &self,
         target: UploadTarget,
-        body: UploadBody<'_>,
+        body: UploadBody,
         fields: &[(&str, String)],
     ) -> Result<Value, Error> {
         let op = target.op();
@@ -121,16 +139,8 @@ impl Client {
             format!("{}{}", self.baseurl, target.path())
         };
         let part = match body {
-            UploadBody::Path { path, .. } => {
-                let file = tokio::fs::File::open(path).await.map_err(|e| Error::Io {
-                    context: format!("opening {}", path.display()),
-                    source: e,
-                })?;
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("file")
-                    .to_string();
+            UploadBody::File { file, name, .. } => {
+                let file = tokio::fs::File::from_std(file);
                 let stream = reqwest::Body::wrap_stream(
                     tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024),
                 );
@@ -252,9 +262,41 @@ async fn upload_op(
     target: UploadTarget,
 ) -> Result<Output, Error> {
     let path: String = args.required("file")?;
+    let body = UploadBody::open(Path::new(&path)).await?;
     let extra = form_fields(args, op);
     client
-        .upload_path(target, Path::new(&path), &extra)
+        .upload_body(target, body, &extra)
+        .await
+        .map(Output::Json)
+}
+
+/// Runs the upload operation `op` with a file the caller has already opened and checked (the
+/// MCP server opens it inside an upload directory, see [`crate::upload_dirs`]); the `file`
+/// argument is not read again.
+pub(crate) async fn upload_opened(
+    client: &Client,
+    args: &Args,
+    op: &str,
+    file: crate::upload_dirs::UploadFile,
+) -> Result<Output, Error> {
+    let target = match op {
+        "upload_file" => UploadTarget::Public,
+        "upload_private_file" => UploadTarget::Private,
+        "upload_monitor_item" => UploadTarget::Monitor,
+        other => {
+            return Err(Error::InvalidInput {
+                argument: "operation".into(),
+                problem: format!("`{other}` is not an upload operation"),
+            });
+        }
+    };
+    let body = UploadBody::File {
+        file: file.file,
+        name: file.name,
+        len: file.len,
+    };
+    client
+        .upload_body(target, body, &form_fields(args, op))
         .await
         .map(Output::Json)
 }

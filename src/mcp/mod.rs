@@ -44,6 +44,7 @@ struct State {
     key: Option<crate::ApiKey>,
     allow_submit: bool,
     poll_interval: std::time::Duration,
+    uploads: Arc<crate::upload_dirs::UploadDirs>,
 }
 
 impl VtServer {
@@ -55,6 +56,13 @@ impl VtServer {
             .rate_limit(config.effective_rate_limit())
             .max_in_flight(config.max_in_flight)
             .build()?;
+        let uploads =
+            crate::upload_dirs::UploadDirs::open(&config.upload_dirs).map_err(|problem| {
+                Error::InvalidInput {
+                    argument: "--upload-dir".into(),
+                    problem,
+                }
+            })?;
         let entries = catalog::entries(&config.selection);
         let by_name = entries
             .iter()
@@ -82,6 +90,7 @@ impl VtServer {
                 key: config.api_key.clone(),
                 allow_submit: config.selection.permissions.submit,
                 poll_interval: config.poll_interval,
+                uploads: Arc::new(uploads),
             }),
         })
     }
@@ -142,6 +151,7 @@ impl VtServer {
                         progress,
                         budget_chars: self.state.budget_chars,
                         poll_interval: self.state.poll_interval,
+                        uploads: self.state.uploads.clone(),
                     };
                     crate::reports::run(&ctx, c.name, &args).await
                 }
@@ -195,7 +205,25 @@ impl VtServer {
             Err(e) => return output::error_result(output::describe_error(op.id, &e)),
         };
         tracing::debug!(tool = op.id, "calling VirusTotal");
-        match crate::ops::call(&self.state.client, op.id, &args).await {
+        let outcome = if op.hand_written() {
+            // A file upload: the file is opened inside an upload directory, or refused.
+            let path = args.get("file").and_then(Value::as_str).unwrap_or_default();
+            match self.state.uploads.open_file(path) {
+                Ok(file) => {
+                    crate::client::upload::upload_opened(&self.state.client, &args, op.id, file)
+                        .await
+                }
+                Err(problem) => {
+                    return output::error_result(format!(
+                        "{}: invalid argument `file`: {problem}. Nothing was sent to VirusTotal.",
+                        op.id
+                    ));
+                }
+            }
+        } else {
+            crate::ops::call(&self.state.client, op.id, &args).await
+        };
+        match outcome {
             Ok(Output::Json(mut v)) => {
                 output::scrub_secrets(&mut v, self.state.key.as_ref().map(|k| k.expose()));
                 output::project(&mut v, &fields);

@@ -105,6 +105,8 @@ pub struct Ctx {
     pub budget_chars: usize,
     /// First delay between analysis polls (doubles up to 8×).
     pub poll_interval: std::time::Duration,
+    /// The directories `scan_file` may upload from.
+    pub uploads: std::sync::Arc<crate::upload_dirs::UploadDirs>,
 }
 
 /// A composite tool's static description.
@@ -351,7 +353,7 @@ pub fn input_schema(c: &Composite) -> Map<String, Value> {
             required.push("url");
         }
         "scan_file" => {
-            props.insert("path".into(), json!({"type": "string", "minLength": 1, "maxLength": 4096, "description": "Path of a local file (up to 650 MB).", "example": "/tmp/sample.exe"}));
+            props.insert("path".into(), json!({"type": "string", "minLength": 1, "maxLength": 4096, "description": "Path of a file in an --upload-dir directory (up to 650 MB).", "example": "samples/sample.exe"}));
             props.insert("password".into(), json!({"type": "string", "maxLength": 256, "description": "Password of an encrypted ZIP to unpack."}));
             props.insert("wait".into(), json!({"type": "boolean", "default": true}));
             props.insert(

@@ -6,9 +6,9 @@ use super::model::clean;
 use super::relationships::object_id;
 use super::{Ctx, Depth, objects, report_result};
 use crate::Error;
-use crate::client::scan::measure;
-use crate::client::upload::UploadTarget;
-use crate::client::{AnalysisWait, ScanSource};
+use crate::client::AnalysisWait;
+use crate::client::scan::sha256_and_rewind;
+use crate::client::upload::{UploadBody, UploadTarget, check_upload_len};
 use crate::mcp::output::{describe_error, error_result, json_result};
 use crate::ops::{Output, call_json};
 use rmcp::model::CallToolResult;
@@ -156,14 +156,21 @@ pub(super) async fn scan(
         return finish(ctx, tool, sub, args).await;
     }
     let path = args.get("path").and_then(Value::as_str).unwrap_or_default();
-    let p = std::path::Path::new(path);
-    let (len, sha256) = match measure(&ScanSource::Path(p.to_path_buf())).await {
+    let refuse = |problem: String| {
+        error_result(format!(
+            "{tool}: invalid argument `path`: {problem}. Nothing was sent to VirusTotal."
+        ))
+    };
+    let opened = match ctx.uploads.open_file(path) {
+        Ok(f) => f,
+        Err(problem) => return refuse(problem),
+    };
+    if let Err(Error::InvalidInput { problem, .. }) = check_upload_len(opened.len, path) {
+        return refuse(problem);
+    }
+    let len = opened.len;
+    let (file, sha256) = match sha256_and_rewind(opened.file).await {
         Ok(x) => x,
-        Err(Error::InvalidInput { problem, .. }) => {
-            return error_result(format!(
-                "{tool}: invalid argument `path`: {problem}. Nothing was sent to VirusTotal."
-            ));
-        }
         Err(e) => return error_result(describe_error(tool, &e)),
     };
     // Already known: report it without uploading.
@@ -192,7 +199,15 @@ pub(super) async fn scan(
     ctx.progress.report(0.0, None, "uploading".into()).await;
     let analysis = match ctx
         .client
-        .upload_path(UploadTarget::Public, p, &fields)
+        .upload_body(
+            UploadTarget::Public,
+            UploadBody::File {
+                file,
+                name: opened.name,
+                len,
+            },
+            &fields,
+        )
         .await
     {
         Ok(v) => v

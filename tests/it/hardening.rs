@@ -301,15 +301,11 @@ async fn bad_input_gets_clear_errors_and_sends_nothing() {
         .unwrap(),
     )
     .unwrap();
-    let client = connect(&config(
-        &server.uri(),
-        &["all", "default"],
-        all_tiers(),
-        true,
-        true,
-    ))
-    .await;
-    let big = tempfile::NamedTempFile::new().unwrap();
+    let uploads = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server.uri(), &["all", "default"], all_tiers(), true, true);
+    cfg.upload_dirs = vec![uploads.path().to_path_buf()];
+    let client = connect(&cfg).await;
+    let big = tempfile::NamedTempFile::new_in(uploads.path()).unwrap();
     big.as_file().set_len(651 * 1024 * 1024).unwrap();
     let mut all = cases();
     all.push((

@@ -10,3 +10,4 @@ mod reports;
 mod roundtrip;
 mod spec;
 mod support;
+mod uploads;

@@ -156,11 +156,13 @@ async fn tools_list_follows_toolsets_tiers_and_permissions() {
 async fn every_generated_tool_calls_virustotal_through_mcp() {
     let server = mock_vt().await;
     let downloads = tempfile::tempdir().unwrap();
+    let uploads = tempfile::tempdir().unwrap();
+    let upload = tempfile::NamedTempFile::new_in(uploads.path()).unwrap();
+    std::fs::write(upload.path(), b"sample bytes").unwrap();
     let mut cfg = everything(&server.uri());
     cfg.download_dir = Some(downloads.path().to_path_buf());
+    cfg.upload_dirs = vec![uploads.path().to_path_buf()];
     let client = connect(&cfg).await;
-    let upload = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(upload.path(), b"sample bytes").unwrap();
     let mut failures = vec![];
     let mut called = 0;
     for op in OPERATIONS.iter().filter(|o| o.excluded.is_none()) {

@@ -511,6 +511,7 @@ async fn scan_file_reports_a_known_file_and_uploads_an_unknown_one() {
         .await;
     let mut cfg = config(&server.uri(), &["default"], &[], true, false);
     cfg.poll_interval = Duration::from_millis(20);
+    cfg.upload_dirs = vec![dir.path().to_path_buf()];
     let client = connect(&cfg).await;
 
     let r = call(
