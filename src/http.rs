@@ -395,7 +395,9 @@ pub async fn serve_listener(
             }
         };
         let Some(slot) = conns.admit() else {
-            tracing::debug!("connection cap reached and every connection is in use; closing a new one");
+            tracing::debug!(
+                "connection cap reached and every connection is in use; closing a new one"
+            );
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -232,7 +232,9 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
                 server,
                 &flags.listen,
                 vtmcp::http::Options {
-                    token: std::env::var("VTMCP_HTTP_TOKEN").ok().filter(|t| !t.is_empty()),
+                    token: std::env::var("VTMCP_HTTP_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty()),
                     max_sessions: config.max_sessions,
                     max_connections: flags.max_connections,
                     ..Default::default()

@@ -42,10 +42,7 @@ fn start_server() -> (Server, String) {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("vtmcp ended before listening")
-            .unwrap();
+        let line = lines.next().expect("vtmcp ended before listening").unwrap();
         if let Some(rest) = line.split("http://").nth(1) {
             break rest.trim_end_matches("/mcp").to_string();
         }
@@ -130,7 +127,9 @@ async fn the_http_server_survives_a_connection_flood_and_answers_a_good_client()
         )
         .await
         {
-            let _ = s.write_all(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\n").await;
+            let _ = s
+                .write_all(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+                .await;
             slow.push(s);
         }
     }

@@ -201,31 +201,17 @@ async fn http_transport_checks_token_origin_and_size() {
         401
     );
     assert_eq!(
-        post(
-            Some(BEARER),
-            Some("https://evil.example"),
-            init.clone()
-        )
-        .await
-        .unwrap()
-        .status(),
-        403
-    );
-    let huge = json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"pad": "x".repeat(2 * 1024 * 1024)}}).to_string();
-    assert_eq!(
-        post(Some(BEARER), None, huge)
+        post(Some(BEARER), Some("https://evil.example"), init.clone())
             .await
             .unwrap()
             .status(),
-        413
+        403
     );
-    let ok = post(
-        Some(BEARER),
-        Some("http://localhost:3000"),
-        init,
-    )
-    .await
-    .unwrap();
+    let huge = json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"pad": "x".repeat(2 * 1024 * 1024)}}).to_string();
+    assert_eq!(post(Some(BEARER), None, huge).await.unwrap().status(), 413);
+    let ok = post(Some(BEARER), Some("http://localhost:3000"), init)
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     let text = ok.text().await.unwrap();
     assert!(text.contains("\"vtmcp\""), "{text}");
@@ -430,7 +416,10 @@ async fn half_sent_headers_and_idle_connections_are_closed() {
     assert!(closed_within(slow).await, "a half-sent head was held open");
     // A connection that never sends anything.
     let idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    assert!(closed_within(idle).await, "an idle connection was held open");
+    assert!(
+        closed_within(idle).await,
+        "an idle connection was held open"
+    );
     // A kept-alive connection that goes idle after one request.
     let mut kept = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let body = initialize().to_string();
@@ -443,5 +432,8 @@ async fn half_sent_headers_and_idle_connections_are_closed() {
     )
     .await
     .unwrap();
-    assert!(closed_within(kept).await, "an idle kept-alive connection was held open");
+    assert!(
+        closed_within(kept).await,
+        "an idle kept-alive connection was held open"
+    );
 }
