@@ -773,6 +773,99 @@ async fn concurrency(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Large answers
+// ---------------------------------------------------------------------------------------------
+
+/// Size of the hostile answer (under the 64 MiB cap).
+const LARGE_ANSWER_BYTES: usize = 60_000_000;
+
+/// A comments page of about `bytes` bytes: many small objects, the shape that costs the most
+/// memory once parsed.
+fn large_comments_page(bytes: usize) -> Vec<u8> {
+    let mut items = Vec::new();
+    let mut size = 0;
+    let mut i = 0;
+    while size < bytes {
+        let item = json!({"type": "comment", "id": format!("f-{FILE_ID}-{i}"), "attributes": {
+            "date": 1_700_000_000 + i, "text": format!("comment {i}: {}", "lorem ipsum ".repeat(20)),
+            "tags": ["malware", "phishing", "c2"], "votes": {"positive": i % 7, "negative": 0, "abuse": 0},
+            "html": null}});
+        size += item.to_string().len() + 1;
+        items.push(item);
+        i += 1;
+    }
+    serde_json::to_vec(&json!({"data": items, "meta": {"cursor": "next"}, "links": {"self": "x"}}))
+        .unwrap_or_default()
+}
+
+struct LargeAnswers {
+    bytes: usize,
+    one_peak_kib: Option<u64>,
+    one_ms: f64,
+    four_peak_kib: Option<u64>,
+    four_ms: f64,
+    four_ok: usize,
+    alive: bool,
+}
+
+/// Peak RSS of a fresh server for one, then four concurrent, calls whose answer is
+/// [`LARGE_ANSWER_BYTES`] of JSON.
+async fn large_answers(bin: &Path) -> Res<LargeAnswers> {
+    let body = large_comments_page(LARGE_ANSWER_BYTES);
+    let bytes = body.len();
+    let mock = MockServer::builder()
+        .disable_request_recording()
+        .start()
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&mock)
+        .await;
+    let target = Target {
+        bin: bin.to_path_buf(),
+        base_url: mock.uri(),
+        extra_env: vec![],
+    };
+    let sel = Selection {
+        toolsets: "files",
+        ..DEFAULT_SELECTION
+    };
+    let args = json!({"id": FILE_ID});
+    let one = target.spawn(sel).await?;
+    let start = Instant::now();
+    let r = call(one.client.peer(), "list_file_comments", &args).await?;
+    let one_ms = ms(start.elapsed());
+    if r.is_error == Some(true) {
+        return Err(format!("the large answer failed: {}", text_of(&r)).into());
+    }
+    let one_peak_kib = memory_kib(one.pid).map(|m| m.1);
+    one.client.cancel().await?;
+
+    let four = target.spawn(sel).await?;
+    let peer = four.client.peer().clone();
+    let start = Instant::now();
+    let all =
+        futures::future::join_all((0..4).map(|_| call(&peer, "list_file_comments", &args))).await;
+    let four_ms = ms(start.elapsed());
+    let four_ok = all
+        .iter()
+        .filter(|r| matches!(r, Ok(r) if r.is_error != Some(true)))
+        .count();
+    let four_peak_kib = memory_kib(four.pid).map(|m| m.1);
+    let alive = peer.list_all_tools().await.is_ok();
+    four.client.cancel().await?;
+    Ok(LargeAnswers {
+        bytes,
+        one_peak_kib,
+        one_ms,
+        four_peak_kib,
+        four_ms,
+        four_ok,
+        alive,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------------------------
 
@@ -892,6 +985,8 @@ async fn run(args: Args) -> Res<()> {
     }
     let session_mem = memory_kib(session.pid);
     session.client.cancel().await?;
+    eprintln!("bench: large answers ({LARGE_ANSWER_BYTES} bytes, one and four at once) …");
+    let large = large_answers(&bin).await?;
     let load_after = load_average();
 
     // ----- The document -----
@@ -1077,6 +1172,40 @@ async fn run(args: Args) -> Res<()> {
         );
     }
     let _ = writeln!(w);
+
+    let _ = writeln!(w, "## Large answers\n");
+    let _ = writeln!(
+        w,
+        "A fresh server (`--toolsets files`) calls `list_file_comments`, whose answer is {} bytes of \
+         JSON (a comments page: many small objects, the costliest shape to parse); then a fresh \
+         server makes four such calls at once. Peak RSS is the process's VmHWM. The answer is cut \
+         as text before it is parsed, and answers held at once share a memory budget.\n",
+        thousands(large.bytes)
+    );
+    let _ = writeln!(w, "| measure | value | |\n|---|---:|---|");
+    let peak = |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.1} MiB", mib(k)));
+    let ratio = |k: Option<u64>| k.map_or(f64::NAN, |k| (k * 1024) as f64 / large.bytes as f64);
+    let _ = writeln!(
+        w,
+        "| peak RSS, one answer | {} ({:.2}× the answer) | {} (≤ 4×) |",
+        peak(large.one_peak_kib),
+        ratio(large.one_peak_kib),
+        verdict(ratio(large.one_peak_kib) <= 4.0)
+    );
+    let _ = writeln!(w, "| latency, one answer | {} | |", fmt_ms(large.one_ms));
+    let _ = writeln!(
+        w,
+        "| peak RSS, four at once | {} ({:.2}× one answer) | {} of 4 answered, server {} |",
+        peak(large.four_peak_kib),
+        ratio(large.four_peak_kib),
+        large.four_ok,
+        if large.alive { "alive" } else { "gone" }
+    );
+    let _ = writeln!(
+        w,
+        "| latency, four at once | {} | |\n",
+        fmt_ms(large.four_ms)
+    );
 
     let _ = writeln!(w, "## Concurrency\n");
     let _ = writeln!(

@@ -127,8 +127,10 @@ impl OperationMeta {
 
 /// The result of a call.
 pub enum Output {
-    /// Decoded JSON (re-encoded from the typed response, unknown fields included).
+    /// JSON, parsed from VirusTotal's answer as sent (every member, `null`s included).
     Json(Value),
+    /// JSON not yet parsed ([`call_raw`]): the answer's bytes as VirusTotal sent them.
+    Raw(crate::client::RawJson),
     /// A byte stream to be written somewhere, not read into memory whole.
     Bytes(crate::client::ByteStream),
     /// An empty success.
@@ -139,6 +141,7 @@ impl std::fmt::Debug for Output {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Output::Json(v) => f.debug_tuple("Json").field(v).finish(),
+            Output::Raw(r) => r.fmt(f),
             Output::Bytes(_) => f.write_str("Bytes(..)"),
             Output::Empty => f.write_str("Empty"),
         }
@@ -281,14 +284,21 @@ macro_rules! vt_dispatch {
                     let mut b = client.$id();
                     $( vt_dispatch!(@set b, args, $setter, $arg, $req, $ty); )*
                     $( b = b.body(args.body::<$body>()?); )?
-                    let r = b.send().await.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
+                    // A JSON answer is kept as sent (see `client::answers`); the typed decode of
+                    // the empty stand-in then fails, and that error is not the outcome.
+                    let (r, raw) = crate::client::capturing(Box::pin(b.send())).await;
+                    if let Some(raw) = raw {
+                        return raw.map(Output::Raw);
+                    }
+                    let r = r.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
                     vt_dispatch!(@resp $id, r, $resp)
                 }
             )*
         }
 
-        /// Calls the operation `id` with checked arguments.
-        pub async fn call(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+        /// Calls the operation `id` with checked arguments; a JSON answer comes back unparsed
+        /// ([`Output::Raw`]), so a caller can bound what it builds from a large one.
+        pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
             match id {
                 $( stringify!($id) => Box::pin(generated_calls::$id(client, args)).await, )*
                 $( stringify!($hid) => Box::pin(crate::client::upload::$hid(client, args)).await, )*
@@ -311,6 +321,15 @@ macro_rules! vt_dispatch {
     };
     (@resp $id:ident, $r:ident, Bytes) => { Ok(Output::Bytes($r.into_inner())) };
     (@resp $id:ident, $r:ident, Empty) => {{ let _ = $r; Ok(Output::Empty) }};
+}
+
+/// Calls the operation `id` with checked arguments; a JSON answer is parsed into one `Value`
+/// with every member VirusTotal sent.
+pub async fn call(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+    match call_raw(client, id, args).await? {
+        Output::Raw(raw) => raw.parse(id).map(Output::Json),
+        other => Ok(other),
+    }
 }
 
 /// Calls `id` with JSON arguments: checks them, then dispatches.

@@ -147,12 +147,15 @@ impl Client {
                     .await
                     .map_err(|e| Error::from_reqwest(op, e))?;
                 if !resp.status().is_success() {
-                    return Err(json_response(op, resp).await.err().unwrap_or_else(|| {
-                        Error::Decode {
-                            operation: op.into(),
-                            detail: "unexpected answer".into(),
-                        }
-                    }));
+                    return Err(
+                        json_response(op, resp, self.inner.shared.answer_budget.as_ref())
+                            .await
+                            .err()
+                            .unwrap_or_else(|| Error::Decode {
+                                operation: op.into(),
+                                detail: "unexpected answer".into(),
+                            }),
+                    );
                 }
                 Ok((op.to_string(), Box::pin(resp.bytes_stream())))
             }

@@ -154,6 +154,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
 
+pub mod answers;
 pub mod download;
 pub mod feeds;
 pub mod ids;
@@ -162,6 +163,7 @@ pub mod policy;
 pub mod scan;
 pub mod upload;
 
+pub use answers::{DEFAULT_ANSWER_MEMORY, MAX_JSON_BODY, RawJson, capturing};
 pub use download::{DownloadSource, Downloaded};
 pub use feeds::{FeedKind, FeedStream};
 pub use generated::{ByteStream, Client, ResponseValue, builder, types};
@@ -220,6 +222,8 @@ pub(crate) struct Shared {
     pub(crate) download_timeout: Option<Duration>,
     /// Slots for requests in flight (from sending until the body is read or dropped).
     pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    /// Bytes of JSON answers held at once ([`answers`]).
+    pub(crate) answer_budget: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for Inner {
@@ -254,6 +258,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     reporter: Option<WaitReporter>,
     max_in_flight: usize,
+    max_answer_memory: usize,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -270,6 +275,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("on_wait", &self.reporter.as_ref().map(|_| "<callback>"))
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_answer_memory", &self.max_answer_memory)
             .finish()
     }
 }
@@ -288,6 +294,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             reporter: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_answer_memory: DEFAULT_ANSWER_MEMORY,
         }
     }
 }
@@ -311,6 +318,15 @@ impl ClientBuilder {
     /// Further requests wait for a free slot.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
+        self
+    }
+
+    /// The most bytes of JSON answers held at once across this client and its clones (default
+    /// [`DEFAULT_ANSWER_MEMORY`], raised to at least [`MAX_JSON_BODY`]; `0` for no budget). A
+    /// reader takes its share before reading and gives it back when the answer is decoded or
+    /// dropped; further readers wait. See [`answers`].
+    pub fn max_answer_memory(mut self, bytes: usize) -> Self {
+        self.max_answer_memory = bytes;
         self
     }
 
@@ -414,6 +430,11 @@ impl ClientBuilder {
                     .then_some(self.download_timeout),
                 in_flight: (self.max_in_flight > 0)
                     .then(|| Arc::new(tokio::sync::Semaphore::new(self.max_in_flight))),
+                answer_budget: (self.max_answer_memory > 0).then(|| {
+                    Arc::new(tokio::sync::Semaphore::new(
+                        self.max_answer_memory.max(MAX_JSON_BODY as usize),
+                    ))
+                }),
             }),
         };
         Ok(Client::new_with_client(&base, http, inner))
@@ -653,17 +674,42 @@ impl ClientHooks<Inner> for Client {
         let resp = self
             .send_with_policy(info.operation_id, request, true)
             .await?;
-        if returns_bytes(info.operation_id) || !resp.status().is_success() {
+        let op = info.operation_id;
+        if !returns_json(op) || !resp.status().is_success() {
             return Ok(resp);
         }
-        Ok(cap_body(resp, MAX_JSON_BODY))
+        let budget = self.inner().shared.answer_budget.as_ref();
+        if answers::is_capturing() {
+            // The caller wants the answer as sent: keep it, and give the typed decoder nothing
+            // (its decode error is ignored by the caller, see `answers::capturing`).
+            answers::keep(answers::read(resp, budget, MAX_JSON_BODY, op).await);
+            let empty = http::Response::builder()
+                .status(200)
+                .body(reqwest::Body::from(bytes::Bytes::new()))
+                .expect("an empty response");
+            return Ok(reqwest::Response::from(empty));
+        }
+        // Typed decoding: the declared length is taken from the budget while the body is read.
+        let held = match (budget, resp.content_length()) {
+            (Some(b), Some(n)) if n <= MAX_JSON_BODY => Some(
+                b.clone()
+                    .acquire_many_owned(n as u32)
+                    .await
+                    .expect("the answer budget is never closed"),
+            ),
+            _ => None,
+        };
+        let resp = cap_body(resp, MAX_JSON_BODY);
+        Ok(match held {
+            Some(permit) => map_body(resp, move |body| {
+                futures::StreamExt::inspect(body, move |_| {
+                    let _held = &permit;
+                })
+            }),
+            None => resp,
+        })
     }
 }
-
-/// The largest JSON answer read (VirusTotal's biggest objects are a few MB). A hostile or
-/// broken upstream that sends more, or never stops, ends in a clear error instead of
-/// exhausting memory. Binary answers are streamed to disk and capped where they are written.
-pub const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
 
 /// How much of an error answer is read (VirusTotal's are a few hundred bytes; a hostile
 /// upstream's endless error page is cut here).
@@ -749,6 +795,12 @@ fn cap_body(resp: reqwest::Response, max: u64) -> reqwest::Response {
             Ok(chunk)
         })
     })
+}
+
+/// Whether the operation answers with JSON.
+fn returns_json(operation: &str) -> bool {
+    crate::ops::OperationMeta::find(operation)
+        .is_some_and(|o| o.response == crate::ops::ResponseKind::Json)
 }
 
 /// Whether the operation answers with bytes (downloads, PCAPs, feed batches).

@@ -165,7 +165,7 @@ impl Client {
             .execute(op, request)
             .await
             .map_err(|e| Error::from_reqwest(op, e))?;
-        json_response(op, resp).await
+        json_response(op, resp, self.inner.shared.answer_budget.as_ref()).await
     }
 
     async fn upload_url(&self, target: UploadTarget) -> Result<String, Error> {
@@ -193,22 +193,25 @@ impl Client {
     }
 }
 
-/// Decodes a hand-written request's answer: JSON on success, [`Error`] otherwise.
-pub(crate) async fn json_response(op: &str, resp: reqwest::Response) -> Result<Value, Error> {
+/// Decodes a hand-written request's answer: JSON on success, [`Error`] otherwise. The answer
+/// is read within the same size cap and memory budget as the generated calls' answers.
+pub(crate) async fn json_response(
+    op: &str,
+    resp: reqwest::Response,
+    budget: Option<&std::sync::Arc<tokio::sync::Semaphore>>,
+) -> Result<Value, Error> {
     let status = resp.status();
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::error::parse_retry_after);
-    let bytes = resp.bytes().await.map_err(|e| Error::from_reqwest(op, e))?;
+    let raw = crate::client::answers::read(resp, budget, crate::client::MAX_JSON_BODY, op).await?;
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
-            operation: op.into(),
-            detail: e.to_string(),
-        });
+        return raw.parse(op);
     }
-    let v: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let bytes = raw.bytes();
+    let v: Option<Value> = serde_json::from_slice(bytes).ok();
     let error = v.as_ref().and_then(|v| v.get("error"));
     match error.and_then(|e| e.get("code")).and_then(Value::as_str) {
         Some(code) => Err(Error::from_error_body(
@@ -227,7 +230,7 @@ pub(crate) async fn json_response(op: &str, resp: reqwest::Response) -> Result<V
         )),
         None => Err(Error::Http {
             status: status.as_u16(),
-            body: crate::error::truncate(String::from_utf8_lossy(&bytes).trim(), 512),
+            body: crate::error::truncate(String::from_utf8_lossy(bytes).trim(), 512),
         }
         .scrubbed()),
     }

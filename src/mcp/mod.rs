@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod output;
+pub mod shrink;
 pub mod validate;
 
 use crate::config::Config;
@@ -221,9 +222,34 @@ impl VtServer {
                 }
             }
         } else {
-            crate::ops::call(&self.state.client, op.id, &args).await
+            crate::ops::call_raw(&self.state.client, op.id, &args).await
         };
         match outcome {
+            Ok(Output::Raw(raw)) => {
+                let key = self.state.key.as_ref().map(|k| k.expose());
+                let parsed = if raw.len() > shrink::SHRINK_ABOVE {
+                    // Never build the whole of a large answer: cut it down as text first.
+                    shrink::shrink(raw.bytes(), &fields, key, self.state.budget_chars)
+                        .and_then(|(text, notes)| {
+                            drop(raw);
+                            Ok((serde_json::from_str::<Value>(&text)?, notes))
+                        })
+                        .map_err(|e| Error::Decode {
+                            operation: op.id.into(),
+                            detail: e.to_string(),
+                        })
+                } else {
+                    raw.parse(op.id).map(|v| (v, Vec::new()))
+                };
+                match parsed {
+                    Ok((mut v, notes)) => {
+                        output::scrub_secrets(&mut v, key);
+                        output::project(&mut v, &fields);
+                        output::json_result_noted(v, self.state.budget_chars, notes)
+                    }
+                    Err(e) => output::error_result(output::describe_error(op.id, &e)),
+                }
+            }
             Ok(Output::Json(mut v)) => {
                 output::scrub_secrets(&mut v, self.state.key.as_ref().map(|k| k.expose()));
                 output::project(&mut v, &fields);

@@ -59,7 +59,7 @@ pub fn scrub_secrets(v: &mut Value, key: Option<&str>) {
 }
 
 /// Members dropped first when a result is over budget: large, rarely needed in full.
-const HEAVY: &[&str] = &[
+pub(crate) const HEAVY: &[&str] = &[
     "last_analysis_results",
     "results",
     "pe_info",
@@ -245,8 +245,17 @@ fn largest(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<(String, usize)> 
 
 /// A successful JSON result: the value as `structuredContent` and as compact JSON text, after
 /// the budget. Cut notes go into `structuredContent._vtmcp.truncated` and the text.
-pub fn json_result(mut v: Value, budget_chars: usize) -> CallToolResult {
-    let notes = fit_budget(&mut v, budget_chars.saturating_sub(512));
+pub fn json_result(v: Value, budget_chars: usize) -> CallToolResult {
+    json_result_noted(v, budget_chars, Vec::new())
+}
+
+/// [`json_result`] for a value already cut once (by [`super::shrink`]), with those notes first.
+pub fn json_result_noted(
+    mut v: Value,
+    budget_chars: usize,
+    mut notes: Vec<String>,
+) -> CallToolResult {
+    notes.extend(fit_budget(&mut v, budget_chars.saturating_sub(512)));
     let mut structured = match v {
         Value::Object(m) => m,
         other => {

@@ -705,3 +705,57 @@ async fn a_cancelled_call_drops_its_upstream_request_and_the_server_keeps_servin
     assert_eq!(r.is_error, Some(true));
     assert!(text(&r).contains("`id`"), "{}", text(&r));
 }
+
+#[tokio::test]
+async fn an_upload_answer_is_capped_like_any_other_answer() {
+    let server = mock_vt().await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path("/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            vec![b' '; (vtmcp::client::MAX_JSON_BODY + 1024) as usize],
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let client = crate::support::client_for(&server);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"sample").unwrap();
+    let e = client
+        .upload_path(
+            vtmcp::client::upload::UploadTarget::Public,
+            file.path(),
+            &[],
+        )
+        .await
+        .expect_err("an answer over the cap is refused");
+    assert!(e.to_string().contains("larger than"), "{e}");
+}
+
+#[tokio::test]
+async fn a_large_answer_is_cut_to_the_budget_without_losing_its_head() {
+    let server = mock_vt().await;
+    let item = |i: usize| {
+        json!({"type": "comment", "id": format!("c-{i}"), "attributes": {
+            "text": format!("comment {i} {}", "words ".repeat(40)), "date": 1_700_000_000 + i,
+            "html": null, "tags": []}})
+    };
+    let page =
+        json!({"data": (0..12_000).map(item).collect::<Vec<_>>(), "meta": {"cursor": "next-page"}});
+    let body = serde_json::to_vec(&page).unwrap();
+    assert!(body.len() > vtmcp::mcp::shrink::SHRINK_ABOVE);
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/files/{H}/comments")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    let client = connect(&config(&server.uri(), &["files"], &[], false, false)).await;
+    let r = call(&client, "list_file_comments", json!({"id": H})).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let t = text(&r);
+    assert!(t.len() <= 20_000 * 4, "{} chars", t.len());
+    let s = r.structured_content.unwrap();
+    assert_eq!(s["data"][0], item(0), "the head comes back as sent");
+    assert_eq!(s["meta"]["cursor"], "next-page");
+    let notes = s["_vtmcp"]["truncated"].to_string();
+    assert!(notes.contains("of 12000 items of /data"), "{notes}");
+}

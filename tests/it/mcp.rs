@@ -399,10 +399,10 @@ async fn binary_results_need_a_download_dir_and_fields_project() {
     )
     .await;
     let attrs = &r.structured_content.unwrap()["data"]["attributes"];
-    assert_eq!(
-        attrs.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["last_analysis_stats", "meaningful_name"]
-    );
+    // In the order VirusTotal sent them.
+    let mut keys = attrs.as_object().unwrap().keys().collect::<Vec<_>>();
+    keys.sort();
+    assert_eq!(keys, ["last_analysis_stats", "meaningful_name"]);
 }
 
 #[tokio::test]
@@ -592,4 +592,39 @@ async fn secrets_in_answers_are_redacted() {
         "{t}"
     );
     assert!(t.contains("Ana") && t.contains("<redacted>"), "{t}");
+}
+
+#[tokio::test]
+async fn generated_tools_return_what_virustotal_sent() {
+    let server = mock_vt().await;
+    let id = "44d88612fea8a8f36de82e1278abb02f";
+    // Members VirusTotal sends that carry meaning as sent: `null` results ("no detection"),
+    // empty lists and maps, integers that must not become floats, floats that must not move.
+    let body = r#"{"data": {"type": "file", "id": "44d88612fea8a8f36de82e1278abb02f", "links": {"self": "x"},
+        "attributes": {"last_analysis_results": {"Engine": {"category": "undetected", "result": null,
+        "engine_update": "20240101", "method": "blacklist"}}, "tags": [], "names": [], "pe_info": {},
+        "reputation": 0, "size": 100, "ratio": 0.1, "tiny": 1e-7, "sum": 0.30000000000000004,
+        "big": 123456789012345678, "negative": -1.5, "unknown_member_added_later": null}}}"#;
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path(format!("/files/{id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+        .mount(&server)
+        .await;
+    let client = connect(&config(&server.uri(), &["files"], &[], false, false)).await;
+    let r = call(&client, "get_file", json!({ "id": id })).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let sent: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(r.structured_content.clone().unwrap(), sent);
+    // The text is the same JSON, numbers printed as sent.
+    let t = text(&r);
+    for literal in [
+        "\"result\":null",
+        "\"tags\":[]",
+        "\"pe_info\":{}",
+        "\"size\":100,",
+        "0.30000000000000004",
+        "123456789012345678",
+    ] {
+        assert!(t.contains(literal), "{literal} missing from {t}");
+    }
 }
