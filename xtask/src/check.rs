@@ -5,7 +5,9 @@
 //! operation it belongs to (`id (METHOD path)`).
 
 use crate::composite::COMPOSITE_TOOLS;
-use crate::spec::{METHODS, Operation, PERMISSIONS, Spec, TIERS, escape_pointer, path_params};
+use crate::spec::{
+    EVIDENCE_STATUSES, METHODS, Operation, PERMISSIONS, Spec, TIERS, escape_pointer, path_params,
+};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -306,6 +308,50 @@ impl Checker<'_> {
             Some(Value::String(_)) => {}
             Some(_) => self.op_error(op, "/summary", "`summary` must be a string"),
             None => self.op_error(op, "/summary", "`summary` is missing"),
+        }
+
+        // x-vt-evidence
+        match (&op.evidence, v.get("x-vt-evidence")) {
+            (_, Some(e)) if !e.is_object() => self.op_error(
+                op,
+                "/x-vt-evidence",
+                "`x-vt-evidence` must be a map with `status` and `sources` (or `why`)",
+            ),
+            (None, _) => self.op_error(
+                op,
+                "/x-vt-evidence",
+                format!(
+                    "`x-vt-evidence` is missing: give `status` ({}) and the `sources` that confirm \
+                     the path, parameters and body, or `status: unverified` with `why` (see the \
+                     spec's header)",
+                    EVIDENCE_STATUSES.join(", ")
+                ),
+            ),
+            (Some(e), _) if !EVIDENCE_STATUSES.contains(&e.status.as_str()) => self.op_error(
+                op,
+                "/x-vt-evidence/status",
+                format!(
+                    "`x-vt-evidence.status` is {:?}; expected one of: {}",
+                    e.status,
+                    EVIDENCE_STATUSES.join(", ")
+                ),
+            ),
+            (Some(e), _) if e.status != "unverified" && e.sources.is_empty() => self.op_error(
+                op,
+                "/x-vt-evidence/sources",
+                format!("`x-vt-evidence` is {} but names no sources", e.status),
+            ),
+            (Some(e), _)
+                if e.status == "unverified"
+                    && e.why.as_deref().is_none_or(|w| w.trim().is_empty()) =>
+            {
+                self.op_error(
+                    op,
+                    "/x-vt-evidence/why",
+                    "an unverified operation must say `why` (what was searched, what is missing)",
+                )
+            }
+            _ => {}
         }
 
         // x-vt-tool-excluded, deprecated
@@ -767,6 +813,7 @@ paths:
       x-vt-tier: platinum
       x-vt-permission: read
       x-vt-tool-excluded: ''
+      x-vt-evidence: {status: maybe}
       parameters:
       - name: relationship
         in: query
@@ -801,6 +848,7 @@ components:
             "is `read` only if its id starts with `check_`",
             "`summary` must be one line",
             "`x-vt-tool-excluded` must be a non-empty string",
+            "`x-vt-evidence.status` is \"maybe\"",
             "a `default` response beside 200",
             "parameter `relationship` must resolve to an enum",
             "path parameter `{thing_id}` is not declared",
@@ -813,5 +861,48 @@ components:
         }
         assert!(all.contains("getThing (POST /things/{thing_id})"));
         assert!(all.contains("at /paths/~1things~1{thing_id}/post/x-vt-tier"));
+    }
+
+    #[test]
+    fn evidence_is_required_and_checked() {
+        let spec = |evidence: &str| {
+            Spec::parse(
+                &format!(
+                    r##"
+openapi: 3.0.3
+tags:
+- name: things
+paths:
+  /things/{{id}}:
+    get:
+      operationId: get_thing
+      tags: [things]
+      summary: A thing
+      description: A thing.
+      x-vt-tier: public
+      x-vt-permission: read
+{evidence}
+      parameters:
+      - {{name: id, in: path, required: true, schema: {{type: string}}}}
+      responses:
+        '200': {{description: OK}}
+"##
+                ),
+                "test",
+            )
+            .unwrap()
+        };
+        let problems = |e: &str| {
+            check(&spec(e))
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(problems("").contains("`x-vt-evidence` is missing"));
+        assert!(problems("      x-vt-evidence: {status: confirmed}").contains("names no sources"));
+        assert!(problems("      x-vt-evidence: {status: unverified}").contains("must say `why`"));
+        let ok = problems("      x-vt-evidence: {status: confirmed, sources: ['docs: x']}");
+        assert!(!ok.contains("x-vt-evidence"), "{ok}");
     }
 }

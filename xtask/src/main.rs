@@ -94,6 +94,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// `N of M operations confirmed …`: how much of the spec VirusTotal's sources back.
+fn evidence_summary(spec: &Spec) -> String {
+    let ops = spec.operations();
+    let count = |f: &dyn Fn(&xtask::spec::Evidence) -> bool| {
+        ops.iter()
+            .filter(|o| o.evidence.as_ref().is_some_and(f))
+            .count()
+    };
+    let confirmed = count(&|e| e.status == "confirmed");
+    let first = count(&|e| e.confirmed_first_party());
+    format!(
+        "evidence: {confirmed} of {} operations confirmed ({first} by VirusTotal's own docs or clients, {} by third parties only); {} partial; {} unverified; {} without evidence",
+        ops.len(),
+        confirmed - first,
+        count(&|e| e.status == "partial"),
+        count(&|e| e.status == "unverified"),
+        ops.iter().filter(|o| o.evidence.is_none()).count()
+    )
+}
+
 fn spec_check(path: &std::path::Path) -> bool {
     let spec = match Spec::load(path) {
         Ok(s) => s,
@@ -117,6 +137,7 @@ fn spec_check(path: &std::path::Path) -> bool {
         path.display(),
         spec.tags().len()
     );
+    println!("{}", evidence_summary(&spec));
     if problems.is_empty() {
         println!("{summary}: OK");
         true

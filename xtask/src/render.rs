@@ -215,6 +215,69 @@ fn client_method(o: &Operation) -> String {
     }
 }
 
+/// The evidence column: status, and whether only third parties back a confirmation.
+fn evidence_cell(o: &Operation) -> String {
+    match &o.evidence {
+        None => "**none**".into(),
+        Some(e) if e.status == "confirmed" && !e.confirmed_first_party() => {
+            "confirmed (third party only)".into()
+        }
+        Some(e) => e.status.clone(),
+    }
+}
+
+/// `## Evidence`: how many operations VirusTotal's sources back, and what is open.
+fn evidence_section(ops: &[Operation]) -> String {
+    let n = |f: &dyn Fn(&crate::spec::Evidence) -> bool| {
+        ops.iter()
+            .filter(|o| o.evidence.as_ref().is_some_and(f))
+            .count()
+    };
+    let confirmed = n(&|e| e.status == "confirmed");
+    let first = n(&|e| e.confirmed_first_party());
+    let mut out = String::from(
+        "\n## Evidence\n\n\
+         Each operation records in `x-vt-evidence` where its path, parameters and body were confirmed: \
+         VirusTotal's reference pages and their OpenAPI definition, the official clients (vt-py, \
+         vt-go, vt-cli, vt-graph-api, google/mcp-security), or third parties (a split of the GTI \
+         OpenAPI document, other SDKs). `partial` means the path is confirmed and something else is \
+         open; `unverified` means no source was found. The spec's header explains the source names.\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "| evidence | operations |\n| --- | ---: |\n\
+         | confirmed by VirusTotal's own docs or clients | {first} |\n\
+         | confirmed by third parties only | {} |\n\
+         | partial | {} |\n\
+         | unverified | {} |\n\
+         | **{confirmed} of {} confirmed** | |\n",
+        confirmed - first,
+        n(&|e| e.status == "partial"),
+        n(&|e| e.status == "unverified"),
+        ops.len(),
+    );
+    out.push_str("### Open\n\n| operation | status | what is open |\n| --- | --- | --- |\n");
+    for o in ops {
+        let Some(e) = &o.evidence else { continue };
+        if e.confirmed_first_party() {
+            continue;
+        }
+        let what = match (e.status.as_str(), &e.why) {
+            (_, Some(w)) => w.clone(),
+            ("confirmed", None) => "confirmed by third parties only".into(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            o.id,
+            evidence_cell(o),
+            cell(&what)
+        );
+    }
+    out
+}
+
 /// `COVERAGE.md`: what vtmcp implements of the VirusTotal API, per category.
 pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
     let all: Vec<&Operation> = ops.iter().collect();
@@ -339,6 +402,8 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
         );
     }
 
+    out.push_str(&evidence_section(ops));
+
     out.push_str("\n## Operations by category\n");
     for (cat, desc) in &cats {
         let in_cat: Vec<&Operation> = ops.iter().filter(|o| &o.tag == cat).collect();
@@ -376,9 +441,9 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
             tally(&perm_order, &by_perm),
         );
         out.push_str(
-            "| method | path | client method | MCP tool | tier | permission | response |\n",
+            "| method | path | client method | MCP tool | tier | permission | response | evidence |\n",
         );
-        out.push_str("| --- | --- | --- | --- | --- | --- | --- |\n");
+        out.push_str("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
         for o in in_cat {
             let path = if o.deprecated {
                 format!("`{}` *(deprecated)*", o.path)
@@ -392,7 +457,7 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 o.method,
                 path,
                 client_method(o),
@@ -400,6 +465,7 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
                 cell(&o.tier),
                 cell(&o.permission),
                 response_cell(&o.response),
+                evidence_cell(o),
             );
         }
     }

@@ -165,6 +165,56 @@ pub struct Operation<'a> {
     /// Whether the request body is `multipart/form-data` (hand-written in the client).
     pub multipart: bool,
     pub response: Response,
+    /// `x-vt-evidence` (None: missing, which `spec check` reports).
+    pub evidence: Option<Evidence>,
+}
+
+/// Values of `x-vt-evidence.status`.
+pub const EVIDENCE_STATUSES: &[&str] = &["confirmed", "partial", "unverified"];
+
+/// `x-vt-evidence`: where an operation's path, parameters and body were confirmed.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// `confirmed`, `partial` or `unverified` (anything else: `spec check` reports it).
+    pub status: String,
+    /// Pointers to the sources (`docs: <url> (what)`, `vt-py: <file> (what)` …).
+    pub sources: Vec<String>,
+    /// Why an operation is unverified, or what a partial one still lacks.
+    pub why: Option<String>,
+}
+
+impl Evidence {
+    fn of(v: &Value) -> Evidence {
+        Evidence {
+            status: str_of(v, "status").unwrap_or_default().to_string(),
+            sources: v
+                .get("sources")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            why: str_of(v, "why").map(str::to_string),
+        }
+    }
+
+    /// Whether one source is VirusTotal's own (its reference pages and their OpenAPI
+    /// definition, or an official client) rather than a third party's.
+    pub fn is_first_party(source: &str) -> bool {
+        let s = source.to_ascii_lowercase();
+        !(s.starts_with("ae")
+            || s.starts_with("dt")
+            || s.contains("third party")
+            || s.contains("3rd party"))
+    }
+
+    /// Confirmed, with at least one first-party source.
+    pub fn confirmed_first_party(&self) -> bool {
+        self.status == "confirmed" && self.sources.iter().any(|s| Self::is_first_party(s))
+    }
 }
 
 impl<'a> Operation<'a> {
@@ -199,6 +249,7 @@ impl<'a> Operation<'a> {
             excluded: str_of(op, "x-vt-tool-excluded").map(str::to_string),
             multipart,
             response: response_of(spec, op),
+            evidence: op.get("x-vt-evidence").map(Evidence::of),
         }
     }
 
