@@ -21,7 +21,18 @@ fn main() {
     spec::keep_unknown_fields(&mut doc);
 
     let ops = spec::collect_operations(&doc);
-    let generated_doc = spec::without_multipart(&doc, &ops);
+    // `vtmcp --version` names the spec it was generated from.
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
+    let digest: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    println!(
+        "cargo:rustc-env=VTMCP_SPEC=VirusTotal API v{} spec, {} operations, sha256 {digest}…",
+        doc.pointer("/info/version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?"),
+        ops.len()
+    );
+    let mut generated_doc = spec::without_multipart(&doc, &ops);
+    spec::open_relationship_enums(&mut generated_doc);
     let openapi: openapiv3::OpenAPI =
         serde_json::from_value(generated_doc).expect("spec is not a valid OpenAPI 3.0 document");
 

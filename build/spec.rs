@@ -58,6 +58,34 @@ impl Op {
     }
 }
 
+/// The pattern of a relationship name (lower-case letters, digits, `_`).
+pub const RELATIONSHIP_NAME: &str = "^[a-z][a-z0-9_]{0,63}$";
+
+/// Relationship enums are open (spec header): the typed client takes any well-formed name, so
+/// progenitor gets a patterned string instead of each `*Relationship` enum. The tool schemas
+/// keep the enum (it helps a model choose) and mark it `x-vt-open` (see [`inline`]).
+pub fn open_relationship_enums(doc: &mut Value) {
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if is_relationship_enum(name, schema) {
+                let description = schema.get("description").cloned();
+                let mut open = json!({"type": "string", "pattern": RELATIONSHIP_NAME});
+                if let Some(d) = description {
+                    open["description"] = d;
+                }
+                *schema = open;
+            }
+        }
+    }
+}
+
+fn is_relationship_enum(name: &str, schema: &Value) -> bool {
+    name.ends_with("Relationship") && schema.get("enum").is_some()
+}
+
 /// TOOLCHAIN.md rule 2: `additionalProperties: true` beside `properties` drops unknown fields in
 /// typify; `{}` keeps them in a flattened map.
 pub fn keep_unknown_fields(v: &mut Value) {
@@ -94,6 +122,16 @@ fn deref<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 /// `additionalProperties: {}` (a typify hint) removed so that tool schemas stay compact.
 pub fn inline(doc: &Value, v: &Value, depth: usize) -> Value {
     assert!(depth < 16, "schema nesting too deep (recursive $ref?)");
+    let open = v
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .is_some_and(|name| is_relationship_enum(name, deref(doc, v)));
+    if open {
+        let mut out = inline(doc, deref(doc, v), depth + 1);
+        out["x-vt-open"] = json!(RELATIONSHIP_NAME);
+        return out;
+    }
     let v = deref(doc, v);
     match v {
         Value::Object(m) => {

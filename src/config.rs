@@ -135,32 +135,105 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
     })
 }
 
-/// Reads the key from `VT_API_KEY`, `VIRUSTOTAL_API_KEY` or the file named by `VT_API_KEY_FILE`.
-/// Warns (on stderr, via tracing) when the key file is readable by other users.
+/// The largest key file read (a VirusTotal key is 64 characters).
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+/// Reads the key from `VT_API_KEY`, `VIRUSTOTAL_API_KEY` or the file named by `VT_API_KEY_FILE`
+/// (see [`api_key_from_file`]). A key holding whitespace or control characters is refused: it
+/// could not be sent in a header, and requests would silently go out without it.
 pub fn api_key_from_env() -> Result<Option<ApiKey>, String> {
     for var in ["VT_API_KEY", "VIRUSTOTAL_API_KEY"] {
         if let Ok(v) = std::env::var(var)
             && !v.trim().is_empty()
         {
+            check_key(var, v.trim())?;
             return Ok(Some(ApiKey::new(v)));
         }
     }
-    if let Ok(path) = std::env::var("VT_API_KEY_FILE") {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("VT_API_KEY_FILE={path}: cannot read it: {e}"))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            if let Ok(meta) = std::fs::metadata(&path)
-                && meta.permissions().mode() & 0o077 != 0
-            {
-                tracing::warn!("VT_API_KEY_FILE {path} is readable by other users; chmod 600 it");
-            }
-        }
-        if text.trim().is_empty() {
-            return Err(format!("VT_API_KEY_FILE={path} is empty"));
-        }
-        return Ok(Some(ApiKey::new(text)));
+    if let Some(path) = std::env::var_os("VT_API_KEY_FILE") {
+        return api_key_from_file("VT_API_KEY_FILE", std::path::Path::new(&path)).map(Some);
     }
     Ok(None)
+}
+
+/// Reads a key from the file `path` (named by the variable `var`, which error messages name):
+/// it must be a regular file (a FIFO, a device such as `/dev/zero` or a directory is refused
+/// without blocking or reading it) of at most [`MAX_KEY_FILE_BYTES`], holding the key and
+/// nothing else (surrounding whitespace is trimmed). Messages never contain the key. Warns (on
+/// stderr, via tracing) when the file is readable by other users.
+pub fn api_key_from_file(var: &str, path: &std::path::Path) -> Result<ApiKey, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // Opening a FIFO for reading would wait for a writer; with O_NONBLOCK it does not (and
+        // a regular file ignores the flag).
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("{var}={shown}: cannot open it: {e}"))?;
+    // The type of what was opened, not of what the path named a moment before.
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{var}={shown}: cannot read it: {e}"))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device?)"
+        };
+        return Err(format!(
+            "{var}={shown} is {what}; it must name a regular file holding only the API key"
+        ));
+    }
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "{var}={shown} is {} bytes; a key file holds only the key (at most {MAX_KEY_FILE_BYTES} bytes)",
+            meta.len()
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!("{var} {shown} is readable by other users; chmod 600 it");
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{var}={shown}: cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(format!(
+            "{var}={shown} is larger than {MAX_KEY_FILE_BYTES} bytes; a key file holds only the key"
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{var}={shown} is not text (UTF-8); it must hold only the API key"))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!("{var}={shown} is empty"));
+    }
+    check_key(&format!("{var}={shown}"), key)?;
+    Ok(ApiKey::new(key))
+}
+
+/// Refuses a key with whitespace or control characters inside (e.g. a key file of two lines);
+/// the message says what is wrong without showing the key.
+fn check_key(source: &str, key: &str) -> Result<(), String> {
+    if key.chars().any(char::is_control) {
+        return Err(format!(
+            "{source}: the key contains a control character (a line break, NUL, escape …); it must be the key alone on one line"
+        ));
+    }
+    if key.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{source}: the key contains whitespace (more than one line or word?); it must be the key alone on one line"
+        ));
+    }
+    Ok(())
 }

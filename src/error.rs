@@ -320,6 +320,24 @@ impl Error {
                     truncate(&String::from_utf8_lossy(&bytes), 200)
                 ),
             },
+            P::UnexpectedResponse(r) if r.status().is_redirection() => {
+                // Only downloads follow redirects (see `client::send_following`); a JSON
+                // operation pointed elsewhere stops here, naming only where it pointed.
+                let to = r
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| r.url().join(l).ok())
+                    .map(|u| format!(" to {}", u.origin().ascii_serialization()))
+                    .unwrap_or_default();
+                Error::Http {
+                    status: r.status().as_u16(),
+                    body: format!(
+                        "a redirect{to} that was not followed: only downloads follow redirects, \
+                         and {operation} is not one (check VT_BASE_URL and any proxy in between)"
+                    ),
+                }
+            }
             P::UnexpectedResponse(r) => Error::Http {
                 status: r.status().as_u16(),
                 body: "unexpected response".into(),
@@ -565,28 +583,124 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// The API keys of the clients built in this process; texts stored in errors are scrubbed of
-/// them. Short strings are never registered (they would redact ordinary words).
-static SECRETS: RwLock<Vec<Arc<str>>> = RwLock::new(Vec::new());
+/// The API keys of the clients built in this process, each with the forms it is searched for
+/// in; texts stored in errors are scrubbed of them. Short strings are never registered (they
+/// would redact ordinary words).
+static SECRETS: RwLock<Vec<(Arc<str>, SecretForms)>> = RwLock::new(Vec::new());
 
-/// Registers an API key for [`redact`].
-pub(crate) fn register_secret(secret: &Arc<str>) {
-    if secret.len() < 8 {
-        return;
+/// The forms of one secret that are redacted from text: the secret itself in any ASCII case,
+/// and the standard and URL-safe base64 of it (and of its upper- and lower-cased spellings),
+/// wherever it sits in the encoded text. Base64 of a longer text that contains the key (`key:`,
+/// `user:key` as in HTTP Basic auth) still holds a run of characters that depends only on the
+/// key's bytes and their offset modulo 3; those runs are what is searched for, so they are
+/// redacted too. Out of scope: a key split across several strings (adjacent JSON members,
+/// list items), hex or percent-encoded, reversed or otherwise transformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretForms {
+    /// The secret, ASCII-lower-cased (matched against lower-cased text).
+    lower: String,
+    /// Base64 runs, matched exactly.
+    encoded: Vec<String>,
+}
+
+impl SecretForms {
+    /// The forms of `secret`, or `None` for a secret under 8 bytes (never redacted).
+    pub fn new(secret: &str) -> Option<SecretForms> {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+        if secret.len() < 8 {
+            return None;
+        }
+        let mut spellings = vec![
+            secret.to_string(),
+            secret.to_ascii_lowercase(),
+            secret.to_ascii_uppercase(),
+        ];
+        spellings.dedup();
+        let mut encoded: Vec<String> = Vec::new();
+        for s in &spellings {
+            for offset in 0..3usize {
+                // Encode the secret behind `offset` filler bytes and keep the characters whose
+                // six bits all come from the secret.
+                let mut bytes = vec![0u8; offset];
+                bytes.extend_from_slice(s.as_bytes());
+                let first = (8 * offset).div_ceil(6);
+                let last = 8 * bytes.len() / 6;
+                for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+                    let text = engine.encode(&bytes);
+                    if let Some(run) = text.get(first..last)
+                        && run.len() >= 8
+                        && !encoded.iter().any(|e| e == run)
+                    {
+                        encoded.push(run.to_string());
+                    }
+                }
+            }
+        }
+        Some(SecretForms {
+            lower: secret.to_ascii_lowercase(),
+            encoded,
+        })
     }
-    let mut s = SECRETS.write().unwrap_or_else(|p| p.into_inner());
-    if !s.iter().any(|k| **k == **secret) {
-        s.push(secret.clone());
+
+    /// `text` with every form replaced by `<redacted>`, or `None` when it holds none.
+    pub fn redact(&self, text: &str) -> Option<String> {
+        let shortest = self
+            .encoded
+            .iter()
+            .map(String::len)
+            .chain([self.lower.len()])
+            .min()
+            .unwrap_or(0);
+        if text.len() < shortest {
+            return None;
+        }
+        let mut out: Option<String> = None;
+        // The secret in any ASCII case: ASCII lower-casing keeps byte offsets.
+        let lowered = text.to_ascii_lowercase();
+        if lowered.contains(&self.lower) {
+            let mut s = String::with_capacity(text.len());
+            let mut at = 0;
+            for (i, _) in lowered.match_indices(&self.lower) {
+                if i < at {
+                    continue;
+                }
+                s.push_str(&text[at..i]);
+                s.push_str("<redacted>");
+                at = i + self.lower.len();
+            }
+            s.push_str(&text[at..]);
+            out = Some(s);
+        }
+        for e in &self.encoded {
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(e.as_str()) {
+                out = Some(current.replace(e.as_str(), "<redacted>"));
+            }
+        }
+        out
     }
 }
 
-/// Replaces every registered API key in `text` with `<redacted>`.
+/// Registers an API key for [`redact`].
+pub(crate) fn register_secret(secret: &Arc<str>) {
+    let Some(forms) = SecretForms::new(secret) else {
+        return;
+    };
+    let mut s = SECRETS.write().unwrap_or_else(|p| p.into_inner());
+    if !s.iter().any(|(k, _)| **k == **secret) {
+        s.push((secret.clone(), forms));
+    }
+}
+
+/// Replaces every registered API key in `text` (in any case, or base64-encoded, see
+/// [`SecretForms`]) with `<redacted>`.
 pub(crate) fn redact(text: String) -> String {
     let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
     let mut text = text;
-    for k in secrets.iter() {
-        if text.contains(&**k) {
-            text = text.replace(&**k, "<redacted>");
+    for (_, forms) in secrets.iter() {
+        if let Some(t) = forms.redact(&text) {
+            text = t;
         }
     }
     text
@@ -653,6 +767,41 @@ mod tests {
         assert_eq!(back.to_string(), e.to_string());
         assert!(e.to_string().contains("4 requests per minute"), "{e}");
         assert!(e.to_string().contains("45 s"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_redacted_in_any_case_and_in_base64() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let key = "0123456789abcdef0123456789ABCDEF-forms-test?>>";
+        let forms = SecretForms::new(key).unwrap();
+        // (form, how many characters of it may be left: the edges of a base64 run carry bits
+        // of the bytes around the key, and the encoding of what precedes it stays).
+        let texts = [
+            (key.to_string(), 0),
+            (key.to_ascii_uppercase(), 0),
+            (key.to_ascii_lowercase(), 0),
+            (STANDARD.encode(key), 4),
+            (URL_SAFE_NO_PAD.encode(key), 4),
+            (STANDARD.encode(key.to_ascii_uppercase()), 4),
+            (STANDARD.encode(format!("{key}:")), 4),
+            (STANDARD.encode(format!("apikey:{key}")), 16),
+            (URL_SAFE_NO_PAD.encode(format!("x{key}")), 4),
+        ];
+        for (t, left) in texts {
+            let wrapped = format!("before {t} after");
+            let out = forms.redact(&wrapped).unwrap_or_else(|| panic!("{t} kept"));
+            assert!(
+                out.contains("<redacted>") && out.starts_with("before ") && out.ends_with(" after"),
+                "{out}"
+            );
+            assert!(
+                out.len() <= "before <redacted> after".len() + left,
+                "{t} -> {out}"
+            );
+        }
+        assert_eq!(forms.redact("nothing secret here"), None);
+        assert!(SecretForms::new("short").is_none());
     }
 
     #[test]

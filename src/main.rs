@@ -8,7 +8,11 @@ use vtmcp::config::{self, Config, SelectionInput};
 use vtmcp::mcp::VtServer;
 
 #[derive(Parser, Debug)]
-#[command(name = "vtmcp", version, about = "VirusTotal API v3 as an MCP server")]
+#[command(
+    name = "vtmcp",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VTMCP_SPEC"), ")"),
+    about = "VirusTotal API v3 as an MCP server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -179,6 +179,15 @@ impl Args {
                 });
             }
         }
+        // The same control-character rule as the MCP server's validation (see there).
+        crate::mcp::validate::check_control_characters(
+            schema.as_object().expect("schema is an object"),
+            &values,
+        )
+        .map_err(|e| Error::InvalidInput {
+            argument: e.argument,
+            problem: e.problem,
+        })?;
         for r in schema["required"]
             .as_array()
             .into_iter()
@@ -279,31 +288,46 @@ macro_rules! vt_dispatch {
             use crate::{Client, Error};
             $(
                 #[allow(unused_variables)]
-                pub(super) async fn $id(client: &Client, args: &Args) -> Result<Output, Error> {
+                pub(super) async fn $id(client: &Client, args: &Args, raw: bool) -> Result<Output, Error> {
                     #[allow(unused_mut)]
                     let mut b = client.$id();
                     $( vt_dispatch!(@set b, args, $setter, $arg, $req, $ty); )*
                     $( b = b.body(args.body::<$body>()?); )?
-                    // A JSON answer is kept as sent (see `client::answers`); the typed decode of
-                    // the empty stand-in then fails, and that error is not the outcome.
-                    let (r, raw) = crate::client::capturing(Box::pin(b.send())).await;
-                    if let Some(raw) = raw {
-                        return raw.map(Output::Raw);
+                    if raw {
+                        // A JSON answer is kept as sent (see `client::answers`); the typed decode
+                        // of the empty stand-in then fails, and that error is not the outcome.
+                        let (r, raw) = crate::client::capturing(Box::pin(b.send())).await;
+                        if let Some(raw) = raw {
+                            return raw.map(Output::Raw);
+                        }
+                        let r = r.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
+                        return vt_dispatch!(@resp $id, r, $resp);
                     }
-                    let r = r.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
+                    let r = b.send().await.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
                     vt_dispatch!(@resp $id, r, $resp)
                 }
             )*
         }
 
-        /// Calls the operation `id` with checked arguments; a JSON answer comes back unparsed
-        /// ([`Output::Raw`]), so a caller can bound what it builds from a large one.
-        pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+        async fn dispatch(client: &Client, id: &str, args: &Args, raw: bool) -> Result<Output, Error> {
             match id {
-                $( stringify!($id) => Box::pin(generated_calls::$id(client, args)).await, )*
+                $( stringify!($id) => Box::pin(generated_calls::$id(client, args, raw)).await, )*
                 $( stringify!($hid) => Box::pin(crate::client::upload::$hid(client, args)).await, )*
                 other => Err(Error::InvalidInput { argument: "operation".into(), problem: format!("unknown operation `{other}`") }),
             }
+        }
+
+        /// Calls the operation `id` with checked arguments; a JSON answer comes back unparsed
+        /// ([`Output::Raw`]), so a caller can bound what it builds from a large one.
+        pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+            dispatch(client, id, args, true).await
+        }
+
+        /// Calls the operation `id` and decodes a JSON answer through the typed client's
+        /// structs, re-encoded as JSON: what a Rust user of [`Client`] sees (optional members
+        /// sent as `null`, `[]` or `{}` come back absent). For tests of the typed client.
+        pub async fn call_typed(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+            dispatch(client, id, args, false).await
         }
     };
     (@set $b:ident, $args:ident, $setter:ident, $arg:literal, required, $ty:ty) => {
@@ -344,6 +368,20 @@ pub async fn call_json(
     })?;
     let args = Args::new(op, args)?;
     call(client, id, &args).await
+}
+
+/// [`call_json`] through the typed client's structs ([`call_typed`]).
+pub async fn call_json_typed(
+    client: &Client,
+    id: &str,
+    args: Map<String, Value>,
+) -> Result<Output, Error> {
+    let op = OperationMeta::find(id).ok_or_else(|| Error::InvalidInput {
+        argument: "operation".into(),
+        problem: format!("unknown operation `{id}`"),
+    })?;
+    let args = Args::new(op, args)?;
+    call_typed(client, id, &args).await
 }
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));

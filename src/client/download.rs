@@ -64,9 +64,11 @@ pub struct Downloaded {
 }
 
 impl Client {
-    /// Downloads `source` into the file `path`, streaming: the body goes to `path` with `.part`
-    /// appended and is renamed to `path` once complete (a failed download leaves nothing
-    /// behind). Redirects to signed storage are followed without the API key.
+    /// Downloads `source` into the file `path`, streaming: the body goes to a temporary file
+    /// created exclusively, with an unpredictable name, in `path`'s directory, and is renamed to
+    /// `path` once complete (a failed download leaves nothing behind; an existing `path`, even
+    /// a symbolic link, is replaced, never written through). The file is created with mode
+    /// `0600`. Redirects to signed storage are followed without the API key.
     ///
     /// ```no_run
     /// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
@@ -143,7 +145,7 @@ impl Client {
                 let mut request = reqwest::Request::new(reqwest::Method::GET, parsed);
                 *request.timeout_mut() = self.inner.shared.download_timeout;
                 let resp = self
-                    .execute(op, request)
+                    .execute(op, request, true)
                     .await
                     .map_err(|e| Error::from_reqwest(op, e))?;
                 if !resp.status().is_success() {
@@ -163,21 +165,47 @@ impl Client {
     }
 }
 
-/// Writes `chunks` to `path` through a `.part` file, hashing on the way. A body over
-/// `max_bytes`, a broken stream or a failed write leaves nothing behind.
+/// Writes `chunks` to `path`, hashing on the way. A body over `max_bytes`, a broken stream or a
+/// failed write leaves nothing behind.
+///
+/// The body first goes to a temporary file in `path`'s directory, created exclusively
+/// (`O_EXCL`, mode `0600`) under an unpredictable name (`.vtmcp-XXXXXX.part`), so a symbolic
+/// link planted in the directory by another local user can never redirect the write. The
+/// finished file is then renamed onto `path`: the rename replaces whatever is at `path` (a
+/// symbolic link included, which is replaced rather than followed), and the result is a
+/// regular file with mode `0600` (samples are malware: nobody else needs to read them).
 pub(crate) async fn write_stream(
     op: &str,
     mut chunks: Chunks,
     path: &Path,
     max_bytes: Option<u64>,
 ) -> Result<Downloaded, Error> {
-    let mut part = path.as_os_str().to_owned();
-    part.push(".part");
-    let part = PathBuf::from(part);
     let io = |context: String| move |e: std::io::Error| Error::Io { context, source: e };
-    let mut file = tokio::fs::File::create(&part)
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let (std_file, part) = {
+        let in_dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            tempfile::Builder::new()
+                .prefix(".vtmcp-")
+                .suffix(".part")
+                .tempfile_in(in_dir)
+                .map(tempfile::NamedTempFile::into_parts)
+        })
         .await
-        .map_err(io(format!("creating {}", part.display())))?;
+        .map_err(|e| Error::Io {
+            context: format!("creating a temporary file in {}", dir.display()),
+            source: std::io::Error::other(e),
+        })?
+        .map_err(io(format!(
+            "creating a temporary file in {}",
+            dir.display()
+        )))?
+    };
+    // `part` removes the temporary file when dropped, unless it was persisted.
+    let mut file = tokio::fs::File::from_std(std_file);
     let mut hasher = sha2::Sha256::new();
     let mut bytes = 0u64;
     let result: Result<(), Error> = async {
@@ -186,7 +214,7 @@ pub(crate) async fn write_stream(
             bytes += chunk.len() as u64;
             if let Some(max) = max_bytes.filter(|max| bytes > *max) {
                 return Err(Error::Io {
-                    context: format!("{op}: writing {}", part.display()),
+                    context: format!("{op}: writing {}", path.display()),
                     source: std::io::Error::other(format!(
                         "the body exceeds the {max} byte limit; nothing was kept"
                     )),
@@ -205,14 +233,25 @@ pub(crate) async fn write_stream(
     .await;
     drop(file);
     if let Err(e) = result {
-        let _ = tokio::fs::remove_file(&part).await;
+        drop(part);
         return Err(e);
     }
-    tokio::fs::rename(&part, path).await.map_err(io(format!(
-        "renaming {} to {}",
-        part.display(),
-        path.display()
-    )))?;
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let from = part.to_path_buf();
+        part.persist(&target)
+            .map_err(|e| (from, e.error))
+            .map(|()| target)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: format!("renaming the download to {}", path.display()),
+        source: std::io::Error::other(e),
+    })?
+    .map_err(|(from, e)| Error::Io {
+        context: format!("renaming {} to {}", from.display(), path.display()),
+        source: e,
+    })?;
     Ok(Downloaded {
         path: path.to_path_buf(),
         bytes,

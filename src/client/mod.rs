@@ -8,9 +8,12 @@
 //! * **Key**: every request to the configured origin gets the `x-apikey` header (marked
 //!   sensitive); progenitor's `api-version` header is dropped. The key never appears in
 //!   `Debug` output or in an [`Error`](crate::Error).
-//! * **Redirects** are never followed by reqwest. A `GET` that answers with a redirect
-//!   (VirusTotal's `/download` endpoints and hourly feeds point at signed storage) is followed
-//!   here, and the key is only sent again when the target has the base URL's origin.
+//! * **Redirects** are never followed by reqwest. A `GET` of an operation that answers with
+//!   bytes, or a download by URL, that answers with a redirect (VirusTotal's `/download`
+//!   endpoints and hourly feeds point at signed storage) is followed here, and the key is only
+//!   sent again when the target has the base URL's origin. Any other redirect (a JSON `GET`
+//!   pointed elsewhere, e.g. by a proxy or a hostile upstream) is not followed: it becomes an
+//!   [`Error::Http`](crate::Error::Http) saying where it pointed.
 //! * **Rate limit**: one [`RateLimiter`] per client, shared by its clones (see [`RateLimit`];
 //!   off by default, [`RateLimit::public()`] for a free key). Waits are reported to
 //!   [`with_wait_reporter`] and [`ClientBuilder::on_wait`]; [`Client::quota_status`] says what
@@ -394,6 +397,14 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, crate::Error> {
         if let Some(k) = &self.api_key {
             crate::error::register_secret(&k.0);
+            // A key an HTTP header cannot carry would make every request go out without it.
+            if reqwest::header::HeaderValue::from_str(k.expose()).is_err() {
+                return Err(crate::Error::Config(
+                    "the API key contains a line break or another control character, which \
+                     cannot be sent in the x-apikey header; give the key alone"
+                        .into(),
+                ));
+            }
         }
         let base = self.base_url.trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&base).map_err(|e| {
@@ -500,16 +511,19 @@ impl Client {
     }
 
     /// Sends a request built by hand (uploads, downloads by URL) with the same header policy,
-    /// redirect rule, rate limit and retry policy as the generated methods. Requests to another
-    /// origin (signed storage URLs) do not take a rate-limit slot.
+    /// rate limit and retry policy as the generated methods; `GET` redirects are followed only
+    /// when `follow_redirects` (downloads). Requests to another origin (signed storage URLs) do
+    /// not take a rate-limit slot.
     pub(crate) async fn execute(
         &self,
         operation: &str,
         mut request: reqwest::Request,
+        follow_redirects: bool,
     ) -> reqwest::Result<reqwest::Response> {
         self.prepare(&mut request);
         let limited = self.same_origin(request.url());
-        self.send_with_policy(operation, request, limited).await
+        self.send_with_policy(operation, request, limited, follow_redirects)
+            .await
     }
 
     fn prepare(&self, request: &mut reqwest::Request) {
@@ -522,12 +536,14 @@ impl Client {
         }
     }
 
-    /// Rate limit, send (following `GET` redirects), and repeat a `GET` while the policy allows.
+    /// Rate limit, send (following `GET` redirects when `follow`), and repeat a `GET` while the
+    /// policy allows.
     async fn send_with_policy(
         &self,
         operation: &str,
         request: reqwest::Request,
         limited: bool,
+        follow: bool,
     ) -> reqwest::Result<reqwest::Response> {
         let shared = &self.inner().shared;
         let repeatable = matches!(
@@ -568,7 +584,7 @@ impl Client {
                 ),
                 None => None,
             };
-            let result = match self.send_following(request).await {
+            let result = match self.send_following(request, follow).await {
                 Ok(resp) => normalize_error_body(resp).await,
                 Err(e) => Err(e),
             };
@@ -617,11 +633,16 @@ impl Client {
         }
     }
 
+    /// Sends `request`; when `follow` and it is a `GET`, follows up to [`MAX_REDIRECTS`]
+    /// redirects (only downloads ask for that: JSON answers are never redirected by VirusTotal,
+    /// and following one could take a lookup to another origin). An unfollowed redirect is
+    /// returned as it came; [`crate::Error::from_progenitor`] turns it into an error.
     async fn send_following(
         &self,
         request: reqwest::Request,
+        follow: bool,
     ) -> reqwest::Result<reqwest::Response> {
-        let is_get = request.method() == reqwest::Method::GET;
+        let is_get = follow && request.method() == reqwest::Method::GET;
         let timeout = request.timeout().copied();
         let mut resp = self.client().execute(request).await?;
         let mut hops = 0;
@@ -671,8 +692,10 @@ impl ClientHooks<Inner> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
+        // Only operations that answer with bytes (downloads, feeds) follow redirects.
+        let follow = returns_bytes(info.operation_id);
         let resp = self
-            .send_with_policy(info.operation_id, request, true)
+            .send_with_policy(info.operation_id, request, true, follow)
             .await?;
         let op = info.operation_id;
         if !returns_json(op) || !resp.status().is_success() {

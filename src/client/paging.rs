@@ -72,7 +72,6 @@ list_pages! {
     AnalysisList => Analysis,
     CollectionList => Collection,
     CommentList => Comment,
-    DescriptorList => Descriptor,
     FileBehaviourList => FileBehaviour,
     FileList => File,
     GenericObjectList => GenericObject,
@@ -90,6 +89,19 @@ list_pages! {
     ThreatProfileList => ThreatProfile,
     VoteList => Vote,
     YaraRuleList => YaraRule,
+}
+
+impl IntoPage for types::DescriptorList {
+    type Item = types::Descriptor;
+    /// Descriptors: a list, or one descriptor (or none) for one-to-one relationships.
+    fn into_page(self) -> Page<types::Descriptor> {
+        let items = match self.data {
+            Some(types::Descriptors::Array(items)) => items,
+            Some(types::Descriptors::Descriptor(one)) => vec![one],
+            None => vec![],
+        };
+        Page::from_meta(items, self.meta.as_ref())
+    }
 }
 
 impl IntoPage for types::RelatedObjects {

@@ -162,7 +162,7 @@ impl Client {
             .build()
             .map_err(|e| Error::from_reqwest(op, e))?;
         let resp = self
-            .execute(op, request)
+            .execute(op, request, false)
             .await
             .map_err(|e| Error::from_reqwest(op, e))?;
         json_response(op, resp, self.inner.shared.answer_budget.as_ref()).await

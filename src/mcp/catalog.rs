@@ -148,10 +148,77 @@ pub fn full_schema(op: &OperationMeta) -> Map<String, Value> {
     schema
 }
 
-/// The MCP tool definition of an operation (`premium`: the key may use premium-only names).
-pub fn tool_for(op: &'static OperationMeta, premium: bool) -> Tool {
+/// Which restricted relationship names a key may use. The spec marks them on each
+/// relationship enum: `x-vt-premium` (not with a public key) and `x-vt-gti` (only with a Google
+/// Threat Intelligence licence).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameAccess {
+    /// The key is premium.
+    pub premium: bool,
+    /// The key has a GTI licence.
+    pub gti: bool,
+}
+
+impl NameAccess {
+    /// The access of a key with these tiers.
+    pub fn of(tiers: &BTreeSet<String>) -> NameAccess {
+        NameAccess {
+            premium: tiers.contains("premium"),
+            gti: tiers.contains("gti"),
+        }
+    }
+
+    /// Why `value` may not be used under `schema` (a relationship enum), if it may not: the
+    /// flag that allows it.
+    pub fn refusal(&self, schema: &Value, value: &Value) -> Option<&'static str> {
+        let listed = |key: &str| {
+            schema
+                .get(key)
+                .and_then(Value::as_array)
+                .is_some_and(|names| names.contains(value))
+        };
+        if !self.gti && listed("x-vt-gti") {
+            Some(
+                "a Google Threat Intelligence licence; if your key has one, start vtmcp with --tier gti",
+            )
+        } else if !self.premium && listed("x-vt-premium") {
+            Some(
+                "a premium VirusTotal key; if your key is premium, start vtmcp with --tier premium",
+            )
+        } else {
+            None
+        }
+    }
+
+    /// Drops the names this key may not use from a listed enum (validation still refuses them
+    /// with a hint) and the markers, here and in array items.
+    pub fn list(&self, schema: &mut Value) {
+        let Some(m) = schema.as_object_mut() else {
+            return;
+        };
+        let premium = m.remove("x-vt-premium");
+        let gti = m.remove("x-vt-gti");
+        m.remove("x-vt-open");
+        if let Some(Value::Array(e)) = m.get_mut("enum") {
+            let hide = |names: &Option<Value>, allowed: bool, v: &Value| {
+                !allowed
+                    && names
+                        .as_ref()
+                        .and_then(Value::as_array)
+                        .is_some_and(|n| n.contains(v))
+            };
+            e.retain(|v| !hide(&premium, self.premium, v) && !hide(&gti, self.gti, v));
+        }
+        if let Some(items) = m.get_mut("items") {
+            self.list(items);
+        }
+    }
+}
+
+/// The MCP tool definition of an operation, listing the relationship names `access` allows.
+pub fn tool_for(op: &'static OperationMeta, access: NameAccess) -> Tool {
     let mut schema = full_schema(op);
-    compact_schema(&mut schema, premium);
+    compact_schema(&mut schema, access);
     // The descriptor variant takes the same names as its `_related_objects` sibling: list them
     // once (validation still uses the full enum).
     if let Some(sibling) = op
@@ -188,18 +255,19 @@ pub fn tool_for(op: &'static OperationMeta, premium: bool) -> Tool {
         .with_annotations(annotations(op.method))
 }
 
-/// Annotations from the HTTP method: GET reads; DELETE destroys; GET, PUT and DELETE are
-/// idempotent; every tool reaches the open world (VirusTotal). `destructiveHint` is only
-/// meaningful for tools that write, so read-only tools leave it out.
+/// Annotations from the HTTP method: GET reads; DELETE destroys; PUT and DELETE are
+/// idempotent. Hints whose value is MCP's default, or that MCP says mean nothing for the tool,
+/// are left out to save context on every tools/list: `openWorldHint` (default true: every tool
+/// reaches VirusTotal), and for read-only tools `destructiveHint` and `idempotentHint` (MCP
+/// reads both only when `readOnlyHint` is false).
 pub fn annotations(method: &str) -> ToolAnnotations {
-    let a = ToolAnnotations::new()
-        .read_only(method == "GET")
-        .idempotent(matches!(method, "GET" | "PUT" | "DELETE"))
-        .open_world(true);
     if method == "GET" {
-        a
+        ToolAnnotations::new().read_only(true)
     } else {
-        a.destructive(method == "DELETE")
+        ToolAnnotations::new()
+            .read_only(false)
+            .idempotent(matches!(method, "PUT" | "DELETE"))
+            .destructive(method == "DELETE")
     }
 }
 
@@ -207,9 +275,8 @@ pub fn annotations(method: &str) -> ToolAnnotations {
 /// that repeat the bounds, nested descriptions, empty `required` lists). The full schema is
 /// still used to validate and to word error messages.
 ///
-/// Relationship enums carry `x-vt-premium` (names a public key cannot use): with a premium key
-/// every name is listed; with a public key those names are left out of the listed enum.
-fn compact_schema(schema: &mut Map<String, Value>, premium: bool) {
+/// Relationship enums list only the names the key may use ([`NameAccess::list`]).
+fn compact_schema(schema: &mut Map<String, Value>, access: NameAccess) {
     if schema
         .get("required")
         .and_then(Value::as_array)
@@ -251,20 +318,11 @@ fn compact_schema(schema: &mut Map<String, Value>, premium: bool) {
                 if matches!(name.as_str(), "limit" | "cursor") {
                     m.remove("description");
                 }
-                if let Some(Value::Array(premium_names)) = m.remove("x-vt-premium") {
-                    if premium {
-                        m.insert("description".into(), json!("Relationship name."));
-                    } else {
-                        if let Some(Value::Array(e)) = m.get_mut("enum") {
-                            e.retain(|v| !premium_names.contains(v));
-                        }
-                        m.insert(
-                            "description".into(),
-                            json!("Relationship name (premium-only names omitted: public key)."),
-                        );
-                    }
+                if m.contains_key("x-vt-open") {
+                    m.insert("description".into(), json!("Relationship name."));
                 }
             }
+            access.list(p);
             strip_nested(p, 0);
         }
     }
@@ -311,7 +369,7 @@ pub struct Entry {
     pub meta: ToolMeta,
     /// Why the tool is not listed in this session, if it is not.
     pub hidden: Option<String>,
-    premium: bool,
+    access: NameAccess,
     tool: OnceLock<Tool>,
     schema: OnceLock<Arc<Map<String, Value>>>,
 }
@@ -325,8 +383,8 @@ impl Entry {
     /// The MCP tool definition (what tools/list shows).
     pub fn tool(&self) -> &Tool {
         self.tool.get_or_init(|| match (self.op, self.composite) {
-            (Some(op), _) => tool_for(op, self.premium),
-            (None, Some(c)) => crate::reports::tool(c, self.premium),
+            (Some(op), _) => tool_for(op, self.access),
+            (None, Some(c)) => crate::reports::tool(c, self.access),
             (None, None) => unreachable!("an entry is an operation or a composite"),
         })
     }
@@ -346,13 +404,13 @@ impl Entry {
 /// Every tool, composite tools first, with its visibility under `sel`. Excluded operations are
 /// not tools.
 pub fn entries(sel: &Selection) -> Vec<Entry> {
-    let premium = sel.tiers.contains("premium");
+    let access = NameAccess::of(&sel.tiers);
     let entry = |op, composite, meta: ToolMeta| Entry {
         op,
         composite,
         hidden: hidden_reason(&meta, sel),
         meta,
-        premium,
+        access,
         tool: OnceLock::new(),
         schema: OnceLock::new(),
     };

@@ -33,8 +33,17 @@ pub fn project(v: &mut Value, fields: &[String]) {
 }
 
 /// Removes secrets from a VirusTotal answer before it reaches the model: members named like an
-/// API key (`GET /users/{id}` returns your own) and any occurrence of the configured key.
+/// API key (`GET /users/{id}` returns your own) and any occurrence of the configured key in a
+/// string, in any ASCII case or base64-encoded (standard or URL-safe, alone or inside a longer
+/// encoded text such as `key:` or `user:key`; see [`crate::error::SecretForms`]). A key split
+/// across several strings (adjacent members or items) is out of scope: no single string holds
+/// it, and joining every pair of neighbours would cost more than it could catch.
 pub fn scrub_secrets(v: &mut Value, key: Option<&str>) {
+    let forms = key.and_then(crate::error::SecretForms::new);
+    scrub(v, forms.as_ref());
+}
+
+fn scrub(v: &mut Value, forms: Option<&crate::error::SecretForms>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
@@ -42,16 +51,14 @@ pub fn scrub_secrets(v: &mut Value, key: Option<&str>) {
                 if matches!(lk.as_str(), "apikey" | "api_key" | "x-apikey") && x.is_string() {
                     *x = Value::String("<redacted>".into());
                 } else {
-                    scrub_secrets(x, key);
+                    scrub(x, forms);
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(|x| scrub_secrets(x, key)),
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub(x, forms)),
         Value::String(s) => {
-            if let Some(k) = key.filter(|k| k.len() >= 8)
-                && s.contains(k)
-            {
-                *s = s.replace(k, "<redacted>");
+            if let Some(clean) = forms.and_then(|f| f.redact(s)) {
+                *s = clean;
             }
         }
         _ => {}
@@ -274,6 +281,36 @@ pub fn json_result_noted(
     r
 }
 
+/// Escapes terminal control characters (C0 other than `\n` and `\t`, DEL, C1) in the text
+/// content blocks of a result with [`crate::reports::model::escape_controls`]: VirusTotal data
+/// (file names, titles, WHOIS, error messages) may carry escape sequences meant for a
+/// terminal. `structuredContent` is left as VirusTotal sent it (JSON escapes them there).
+pub fn escape_text_controls(r: &mut CallToolResult) {
+    for c in r.content.iter_mut() {
+        if let ContentBlock::Text(t) = c
+            && let std::borrow::Cow::Owned(clean) = crate::reports::model::escape_controls(&t.text)
+        {
+            t.text = clean;
+        }
+    }
+}
+
+/// Adds notes to a result: a text block, and for tools without an output schema
+/// (`structured_notes`) a `_vtmcp.notes` member of the structured content.
+pub fn add_notes(r: &mut CallToolResult, notes: &[String], structured_notes: bool) {
+    if notes.is_empty() {
+        return;
+    }
+    r.content
+        .push(ContentBlock::text(format!("Note: {}.", notes.join("; "))));
+    if structured_notes && let Some(Value::Object(m)) = r.structured_content.as_mut() {
+        let meta = m.entry("_vtmcp").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("notes".into(), json!(notes));
+        }
+    }
+}
+
 /// An error result (`isError: true`) with a message a model can act on.
 pub fn error_result(message: impl Into<String>) -> CallToolResult {
     // No structuredContent: tools with an outputSchema must not return content that breaks it.
@@ -316,11 +353,16 @@ pub fn describe_error(tool: &str, e: &Error) -> String {
         }
         Error::Http { status, body } => {
             format!(
-                "{tool} failed: HTTP {status} from VirusTotal{}. Try again later.",
+                "{tool} failed: HTTP {status} from VirusTotal{}.{}",
                 if body.is_empty() {
                     String::new()
                 } else {
                     format!(": {body}")
+                },
+                if (300..400).contains(status) {
+                    ""
+                } else {
+                    " Try again later."
                 }
             )
         }

@@ -41,7 +41,7 @@ impl<'de> serde::Deserialize<'de> for Members<'de> {
 
 struct Walk<'f> {
     fields: &'f [String],
-    key: Option<&'f str>,
+    key: Option<crate::error::SecretForms>,
     notes: Vec<String>,
 }
 
@@ -59,7 +59,7 @@ pub fn shrink(
     let root: &RawValue = serde_json::from_str(text)?;
     let mut w = Walk {
         fields,
-        key: key.filter(|k| k.len() >= 8),
+        key: key.and_then(crate::error::SecretForms::new),
         notes: Vec::new(),
     };
     let mut out = String::with_capacity(target.min(text.len()) + 64);
@@ -239,8 +239,8 @@ impl Walk<'_> {
         out: &mut String,
     ) -> Result<(), serde_json::Error> {
         let mut s: String = serde_json::from_str(raw.get())?;
-        if let Some(k) = self.key {
-            s = s.replace(k, "<redacted>");
+        if let Some(clean) = self.key.as_ref().and_then(|k| k.redact(&s)) {
+            s = clean;
         }
         let len = s.chars().count();
         let mut cut = String::new();

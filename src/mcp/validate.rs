@@ -3,7 +3,7 @@
 //! generated schemas use is supported. Every message names the argument, says what is wrong and
 //! gives an example of a valid value where the schema has one.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -51,6 +51,94 @@ fn example_hint(schema: &Value) -> String {
     }
 }
 
+/// Arguments that are bodies of free text written by the user (comments, YARA source, IoC
+/// dumps, descriptions, notes, base64 code that may be wrapped): they may hold line breaks and
+/// tabs. Every other string argument names something (URLs, domains, ids, hashes, queries,
+/// relationship names, cursors, filters, paths, passwords) and may hold no control character.
+pub const FREE_TEXT_ARGUMENTS: &[&str] = &[
+    "text",
+    "comment",
+    "description",
+    "rules",
+    "raw_items",
+    "details",
+    "profile_phrase",
+    "code",
+];
+
+/// Refuses control characters in string arguments, before anything is sent. One rule for every
+/// tool, generated or composite, decided by the argument's name and schema:
+///
+/// * an argument that names something (any string not listed below) may hold no control
+///   character at all (C0 such as CR, LF, NUL and ESC, DEL, C1): a line break in a URL, id,
+///   query, cursor or filter can only be an injection attempt or a mistake;
+/// * free text ([`FREE_TEXT_ARGUMENTS`], and free-form JSON objects such as `graph_data`,
+///   whose schema is an object without declared properties) may hold line feeds, carriage
+///   returns and tabs, but no other control character (NUL, ESC …).
+///
+/// Strings inside arrays and objects are checked too (object keys included), and the error names
+/// the argument path (`iocs[2]`, `data[0].id`) and the character, never echoing the value.
+pub fn check_control_characters(
+    schema: &Map<String, Value>,
+    args: &Map<String, Value>,
+) -> Result<(), Invalid> {
+    let props = schema.get("properties").and_then(Value::as_object);
+    for (k, v) in args {
+        let free_form_object = props.and_then(|p| p.get(k)).is_some_and(|s| {
+            s.get("type") == Some(&json!("object")) && s.get("properties").is_none()
+        });
+        let free_text = FREE_TEXT_ARGUMENTS.contains(&k.as_str()) || free_form_object;
+        controls_in(k, v, free_text)?;
+    }
+    Ok(())
+}
+
+fn controls_in(at: &str, v: &Value, free_text: bool) -> Result<(), Invalid> {
+    let refused = |c: char| c.is_control() && !(free_text && matches!(c, '\n' | '\r' | '\t'));
+    let bad = |c: char| {
+        Err(Invalid {
+            argument: at.to_string(),
+            problem: if free_text {
+                format!(
+                    "contains the control character U+{:04X}; free text may hold line breaks and \
+                     tabs but no other control characters (NUL, escape sequences …)",
+                    c as u32
+                )
+            } else {
+                format!(
+                    "contains the control character U+{:04X}; control characters (line breaks, \
+                     NUL, escape sequences …) are not allowed in an argument that names something",
+                    c as u32
+                )
+            },
+        })
+    };
+    match v {
+        Value::String(s) => match s.chars().find(|&c| refused(c)) {
+            Some(c) => bad(c),
+            None => Ok(()),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, x)| controls_in(&format!("{at}[{i}]"), x, free_text)),
+        Value::Object(m) => m.iter().try_for_each(|(k, x)| {
+            let path = format!("{at}.{k}");
+            if let Some(c) = k.chars().find(|&c| c.is_control()) {
+                return Err(Invalid {
+                    argument: path,
+                    problem: format!(
+                        "the member name contains the control character U+{:04X}",
+                        c as u32
+                    ),
+                });
+            }
+            controls_in(&path, x, free_text)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Validates the arguments object of a tool call.
 pub fn validate_args(
     schema: &Map<String, Value>,
@@ -90,6 +178,7 @@ pub fn validate_args(
             });
         }
     }
+    check_control_characters(schema, args)?;
     if let Some(props) = props {
         for (k, v) in args {
             if v.is_null() {
@@ -103,6 +192,47 @@ pub fn validate_args(
     Ok(())
 }
 
+/// Whether `v` is a well-formed name outside the listed values of an open enum (`x-vt-open`
+/// holds the pattern names must match).
+fn is_unlisted_name(s: &Value, v: &Value) -> bool {
+    let (Some(pattern), Some(name)) = (s.get("x-vt-open").and_then(Value::as_str), v.as_str())
+    else {
+        return false;
+    };
+    regex(pattern).is_some_and(|r| r.find(name).is_some())
+        && !s
+            .get("enum")
+            .and_then(Value::as_array)
+            .is_some_and(|e| e.contains(v))
+}
+
+/// The arguments whose values are unlisted names of an open enum (top-level arguments, or the
+/// items of an array argument), for the note a result carries.
+pub fn unlisted(schema: &Map<String, Value>, args: &Map<String, Value>) -> Vec<String> {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for (name, v) in args {
+        let Some(s) = props.get(name) else { continue };
+        let (s, values): (&Value, Vec<&Value>) = match v {
+            Value::Array(items) => match s.get("items") {
+                Some(i) => (i, items.iter().collect()),
+                None => continue,
+            },
+            v => (s, vec![v]),
+        };
+        for v in values {
+            if is_unlisted_name(s, v) {
+                out.push(format!(
+                    "`{name}` {v} is not a name vtmcp lists; it was sent as given (VirusTotal may have added it, or may refuse it)"
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn check(at: &str, s: &Value, v: &Value) -> Result<(), Invalid> {
     let bad = |problem: String| {
         Err(Invalid {
@@ -111,7 +241,9 @@ fn check(at: &str, s: &Value, v: &Value) -> Result<(), Invalid> {
         })
     };
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
+        // An open enum (relationship names, spec header): a name VirusTotal added after the
+        // spec was written is accepted if it is well formed ([`unlisted`] finds it for a note).
+        if !e.contains(v) && !is_unlisted_name(s, v) {
             let list: Vec<String> = e
                 .iter()
                 .map(|x| x.as_str().map(str::to_string).unwrap_or(x.to_string()))
@@ -228,7 +360,6 @@ fn check(at: &str, s: &Value, v: &Value) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn schema() -> Map<String, Value> {
         json!({"type": "object", "additionalProperties": false, "required": ["id"], "properties": {
@@ -250,6 +381,51 @@ mod tests {
     fn accepts_valid_arguments() {
         let ok = json!({"id": "44d88612fea8a8f36de82e1278abb02f", "limit": 40, "relationship": "votes", "tags": ["a"]});
         assert_eq!(validate_args(&schema(), ok.as_object().unwrap()), Ok(()));
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_line_breaks_in_free_text() {
+        let schema = json!({"type": "object", "properties": {
+            "query": {"type": "string"},
+            "text": {"type": "string"},
+            "graph_data": {"type": "object"},
+            "data": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}}
+        }});
+        let schema = schema.as_object().unwrap();
+        let check = |args: Value| check_control_characters(schema, args.as_object().unwrap());
+        assert_eq!(
+            check(json!({"query": "a b", "text": "l1\r\nl2\tx"})),
+            Ok(())
+        );
+        assert_eq!(
+            check(json!({"graph_data": {"nodes": [{"text": "a\nb"}]}})),
+            Ok(())
+        );
+        let e = check(json!({"query": "a\nb"})).unwrap_err();
+        assert_eq!(e.argument, "query");
+        assert!(
+            e.problem.contains("U+000A") && !e.problem.contains("a\nb"),
+            "{e:?}"
+        );
+        assert_eq!(
+            check(json!({"text": "x\u{1b}[31m"})).unwrap_err().argument,
+            "text"
+        );
+        assert_eq!(
+            check(json!({"graph_data": {"n": "\u{0}"}}))
+                .unwrap_err()
+                .argument,
+            "graph_data.n"
+        );
+        assert_eq!(
+            check(json!({"data": [{"id": "ok"}, {"id": "x\u{9b}"}]}))
+                .unwrap_err()
+                .argument,
+            "data[1].id"
+        );
+        // The same rule inside schema validation, before the other checks.
+        let e = validate_args(schema, json!({"query": "\u{7f}"}).as_object().unwrap());
+        assert_eq!(e.unwrap_err().argument, "query");
     }
 
     #[test]

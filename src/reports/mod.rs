@@ -251,32 +251,18 @@ pub const COMPOSITES: &[Composite] = &[
 pub const TOOLSET: &str = "reports";
 
 /// The relationship names of an object type (from the spec) as a string schema that carries
-/// `x-vt-premium` like the generated tools' schemas.
+/// the same markers as the generated tools' schemas (`x-vt-premium`, `x-vt-gti`, `x-vt-open`).
 fn rel_schema(op: &str) -> Value {
     let meta = crate::ops::OperationMeta::find(op).expect("relationship operation exists");
     let schema = catalog::full_schema(meta);
     let rel = &schema["properties"]["relationship"];
     let mut s = json!({"type": "string", "enum": rel["enum"].clone()});
-    if let Some(p) = rel.get("x-vt-premium") {
-        s["x-vt-premium"] = p.clone();
+    for key in ["x-vt-premium", "x-vt-gti", "x-vt-open"] {
+        if let Some(p) = rel.get(key) {
+            s[key] = p.clone();
+        }
     }
     s
-}
-
-/// Drops premium-only names from listed enums for a public key (they are still refused with a
-/// hint by validation), and the `x-vt-premium` marker itself.
-fn list_enum(v: &mut Value, premium: bool) {
-    if let Some(m) = v.as_object_mut() {
-        if let Some(Value::Array(p)) = m.remove("x-vt-premium")
-            && !premium
-            && let Some(Value::Array(e)) = m.get_mut("enum")
-        {
-            e.retain(|x| !p.contains(x));
-        }
-        if let Some(items) = m.get_mut("items") {
-            list_enum(items, premium);
-        }
-    }
 }
 
 /// Arguments each kind of object takes, as in the original server.
@@ -394,7 +380,7 @@ fn output_schema(c: &Composite) -> Option<Map<String, Value>> {
 }
 
 /// The MCP tool of a composite.
-pub fn tool(c: &Composite, premium: bool) -> Tool {
+pub fn tool(c: &Composite, access: catalog::NameAccess) -> Tool {
     let mut schema = input_schema(c);
     schema.remove("additionalProperties");
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
@@ -405,7 +391,7 @@ pub fn tool(c: &Composite, premium: bool) -> Tool {
             *r = json!({"type": "array", "items": {"type": "string"}, "description": format!("Relationship names to show (those of {rel_tool}); default: a useful set for the key.")});
         }
         for p in props.values_mut() {
-            list_enum(p, premium);
+            access.list(p);
             if let Some(m) = p.as_object_mut() {
                 for k in ["example", "maxLength", "minLength"] {
                     m.remove(k);
@@ -415,12 +401,12 @@ pub fn tool(c: &Composite, premium: bool) -> Tool {
     }
     let mut t = Tool::new(c.name, c.description, Arc::new(schema))
         .with_title(c.title)
-        .with_annotations(
-            ToolAnnotations::new()
-                .read_only(c.permission == "read")
-                .idempotent(c.permission == "read")
-                .open_world(true),
-        );
+        .with_annotations(if c.permission == "read" {
+            // As for generated tools: MCP's defaults are left out (see catalog::annotations).
+            ToolAnnotations::new().read_only(true)
+        } else {
+            ToolAnnotations::new().read_only(false).destructive(false)
+        });
     if let Some(o) = output_schema(c) {
         t = t.with_raw_output_schema(Arc::new(o));
     }

@@ -437,3 +437,19 @@ async fn half_sent_headers_and_idle_connections_are_closed() {
         "an idle kept-alive connection was held open"
     );
 }
+
+#[test]
+fn version_names_the_spec_it_was_generated_from() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v = String::from_utf8_lossy(&out.stdout);
+    let ops = vtmcp::ops::OPERATIONS.len();
+    assert!(
+        v.starts_with(&format!("vtmcp {}", env!("CARGO_PKG_VERSION")))
+            && v.contains(&format!("{ops} operations, sha256 ")),
+        "{v}"
+    );
+}

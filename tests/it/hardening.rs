@@ -74,7 +74,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         ),
         (
             "get_file_report",
-            json!({"file_hash": H, "relationships": ["nope"]}),
+            json!({"file_hash": H, "relationships": ["No-Pe"]}),
             "relationships",
         ),
         (
@@ -141,7 +141,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         // Relationship pages.
         (
             "get_file_relationship",
-            json!({"file_hash": H, "relationship": "nope"}),
+            json!({"file_hash": H, "relationship": "No-Pe"}),
             "relationship",
         ),
         (
@@ -189,9 +189,11 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
             json!({"ip": "8.8.8.8", "relationship": "resolutions", "cursor": "c".repeat(5000)}),
             "cursor",
         ),
+        // (A well-formed name the enum does not list is sent with a note: relationship enums
+        // are open, see the spec header and findings.rs.)
         (
             "get_url_relationship",
-            json!({"url": "https://example.com/", "relationship": "similar_files"}),
+            json!({"url": "https://example.com/", "relationship": "similar files"}),
             "relationship",
         ),
         // Triage.
@@ -258,7 +260,7 @@ fn cases() -> Vec<(&'static str, Value, &'static str)> {
         ("create_zip_file", json!({"hashes": ["zz"]}), "hashes[0]"),
         (
             "delete_all_hunting_rulesets",
-            json!({"confirm_delete": "yes"}),
+            json!({"confirm_delete": ""}),
             "confirm_delete",
         ),
         (
@@ -338,7 +340,11 @@ async fn bad_input_gets_clear_errors_and_sends_nothing() {
         }
         assert!(!t.contains(TEST_KEY), "the key leaked into an error");
     }
-    let upstream = server.received_requests().await.unwrap().len();
+    let sent = server.received_requests().await.unwrap();
+    let upstream = sent.len();
+    for r in &sent {
+        println!("sent despite invalid input: {} {}", r.method, r.url);
+    }
     println!(
         "bad-input suite: {} cases, {clear} clear errors, {upstream} upstream requests, {panics} panics, 0 leaks",
         all.len()

@@ -2,6 +2,7 @@
 
 mod client;
 mod e2e;
+mod findings;
 mod hardening;
 mod mcp;
 mod operations;
@@ -10,4 +11,5 @@ mod reports;
 mod roundtrip;
 mod spec;
 mod support;
+mod sweep;
 mod uploads;

@@ -8,7 +8,7 @@ use crate::support::{
 };
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
-use vtmcp::ops::{BodyShape, Location, OPERATIONS, Output, call_json};
+use vtmcp::ops::{BodyShape, Location, OPERATIONS, Output, call_json, call_json_typed};
 use wiremock::{Mock, ResponseTemplate, matchers};
 
 /// The body VirusTotal must receive for these arguments, built from the table's shape.
@@ -73,7 +73,7 @@ async fn every_operation_sends_the_exact_request_and_decodes_its_response() {
             .mount(&server)
             .await;
 
-        let out = call_json(&client, op.id, args.clone()).await;
+        let out = call_json_typed(&client, op.id, args.clone()).await;
         let reqs = server.received_requests().await.unwrap();
         let fail = |m: String| format!("{} ({} {}): {m}", op.id, op.method, op.path);
         if reqs.len() != 1 {
@@ -116,8 +116,15 @@ async fn every_operation_sends_the_exact_request_and_decodes_its_response() {
         match (op.body, expected_body(op.body, &args)) {
             (BodyShape::Form { .. }, Some(exp)) => {
                 let got: Map<String, Value> = url_form(&r.body);
-                if Value::Object(got.clone()) != exp {
-                    failures.push(fail(format!("form body {got:?}, expected {exp}")));
+                // Form fields are text: numbers and booleans arrive as their JSON text.
+                let exp: Map<String, Value> = exp
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(as_query_value(v))))
+                    .collect();
+                if got != exp {
+                    failures.push(fail(format!("form body {got:?}, expected {exp:?}")));
                 }
                 if r.headers.get("content-type").map(|v| v.to_str().unwrap())
                     != Some("application/x-www-form-urlencoded")
@@ -336,4 +343,56 @@ async fn explicit_bodies_match_virustotal_examples() {
             serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
         assert_eq!(strip_nulls(&body), expected, "{id}");
     }
+}
+
+/// One-to-one relationships (`network_location`, `parent`, `author`, `item` …) answer with one
+/// object or `null` instead of a list: every relationship operation decodes all three forms,
+/// through the typed client and through its MCP tool, which returns them as sent.
+#[tokio::test]
+async fn relationship_operations_decode_a_list_one_object_or_null() {
+    let server = mock_vt().await;
+    let client = client_for(&server);
+    let mcp = crate::mcp::connect(&crate::mcp::everything(&server.uri())).await;
+    let upload = tempfile::NamedTempFile::new().unwrap();
+    let descriptor = json!({"type": "ip_address", "id": "8.8.8.8"});
+    let object = json!({"type": "ip_address", "id": "8.8.8.8", "attributes": {"country": "US"}, "links": {"self": "x"}});
+    let mut failures = vec![];
+    let mut checked = 0;
+    for op in OPERATIONS
+        .iter()
+        .filter(|o| o.id.ends_with("_related_descriptors") || o.id.ends_with("_related_objects"))
+    {
+        let one = if op.id.ends_with("_descriptors") {
+            &descriptor
+        } else {
+            &object
+        };
+        for data in [json!([one]), one.clone(), Value::Null] {
+            let body = json!({"data": data, "links": {"self": "x"}});
+            server.reset().await;
+            let (args, path, _) = sample_call(op, upload.path());
+            Mock::given(matchers::method(op.method))
+                .and(matchers::path(path.clone()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(&body))
+                .mount(&server)
+                .await;
+            match call_json_typed(&client, op.id, args.clone()).await {
+                Ok(Output::Json(v)) if strip_nulls(&v) == strip_nulls(&body) => {}
+                other => failures.push(format!("{} typed, data {data}: {other:?}", op.id)),
+            }
+            if op.excluded.is_none() {
+                let r = crate::mcp::call(&mcp, op.id, Value::Object(args)).await;
+                if r.is_error == Some(true) || r.structured_content.as_ref() != Some(&body) {
+                    failures.push(format!(
+                        "{} tool, data {data}: {}",
+                        op.id,
+                        crate::mcp::text(&r)
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "only {checked} relationship calls checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

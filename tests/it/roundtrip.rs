@@ -7,7 +7,7 @@
 use crate::support::{client_for, mock_vt, sample_call, strip_nulls};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use vtmcp::ops::{OperationMeta, Output, call_json};
+use vtmcp::ops::{OperationMeta, Output, call_json_typed};
 use wiremock::{Mock, ResponseTemplate, matchers};
 
 /// (fixture file, operation that answers it, relationship argument if any).
@@ -244,7 +244,7 @@ async fn roundtrip(
         .respond_with(ResponseTemplate::new(200).set_body_json(&body))
         .mount(&server)
         .await;
-    match call_json(&client_for(&server), op_id, args).await {
+    match call_json_typed(&client_for(&server), op_id, args).await {
         Ok(Output::Json(v)) if strip_nulls(&v) == strip_nulls(&body) => Ok(()),
         Ok(Output::Json(v)) => Err(format!(
             "{file}: fields lost or changed\n got {v}\nwant {body}"

@@ -52,6 +52,9 @@ pub fn sample_instance(schema: &Value, depth: usize) -> Value {
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
         return e[0].clone();
     }
+    if let Some(first) = s.get("oneOf").and_then(|o| o.get(0)) {
+        return sample_instance(first, depth + 1);
+    }
     match s.get("type").and_then(Value::as_str) {
         Some("string") => Value::String(
             s.get("example")

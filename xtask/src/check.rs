@@ -61,6 +61,7 @@ pub fn check(spec: &Spec) -> Vec<Problem> {
         problems: vec![],
     };
     c.version();
+    c.omitted();
     c.tags_and_operations();
     c.schemas();
     c.refs();
@@ -88,6 +89,28 @@ impl Checker<'_> {
             operation: Some(op.label()),
             message: message.into(),
         });
+    }
+
+    fn omitted(&mut self) {
+        let Some(v) = self.spec.doc.get("x-vt-omitted") else {
+            return;
+        };
+        let Some(list) = v.as_array() else {
+            return self.doc_error("/x-vt-omitted", "`x-vt-omitted` must be a list");
+        };
+        for (i, e) in list.iter().enumerate() {
+            for key in ["method", "path", "why"] {
+                if e.get(key)
+                    .and_then(Value::as_str)
+                    .is_none_or(|s| s.trim().is_empty())
+                {
+                    self.doc_error(
+                        format!("/x-vt-omitted/{i}/{key}"),
+                        format!("each `x-vt-omitted` entry needs a non-empty `{key}`"),
+                    );
+                }
+            }
+        }
     }
 
     fn version(&mut self) {

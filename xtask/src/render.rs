@@ -215,6 +215,36 @@ fn client_method(o: &Operation) -> String {
     }
 }
 
+/// `## Left out`: the spec's `x-vt-omitted` endpoints and why.
+fn omitted_section(spec: &Spec) -> String {
+    let Some(list) = spec
+        .doc
+        .get("x-vt-omitted")
+        .and_then(serde_json::Value::as_array)
+    else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "\n## Left out\n\nEndpoints VirusTotal has that the spec leaves out on purpose (`x-vt-omitted`).\n\n\
+         | method | path | why |\n| --- | --- | --- |\n",
+    );
+    for e in list {
+        let s = |k: &str| {
+            e.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} |",
+            s("method"),
+            s("path"),
+            cell(s("why"))
+        );
+    }
+    out
+}
+
 /// The evidence column: status, and whether only third parties back a confirmation.
 fn evidence_cell(o: &Operation) -> String {
     match &o.evidence {
@@ -403,6 +433,7 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
     }
 
     out.push_str(&evidence_section(ops));
+    out.push_str(&omitted_section(spec));
 
     out.push_str("\n## Operations by category\n");
     for (cat, desc) in &cats {
