@@ -162,22 +162,9 @@ async fn every_vt_error_code_maps_to_its_variant() {
 
 #[tokio::test(start_paused = true)]
 async fn the_shared_error_fixtures_map_and_their_daily_quota_is_not_retried() {
-    let dir = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/vt/errors"
-    ));
-    let dir = if dir.is_dir() {
-        dir.to_path_buf()
-    } else {
-        std::path::PathBuf::from("/work/shared/fixtures/vt/errors")
-    };
-    if !dir.is_dir() {
-        eprintln!(
-            "note: {} is absent; shared error fixtures not checked",
-            dir.display()
-        );
+    let Some(dir) = crate::support::shared_fixtures("errors") else {
         return;
-    }
+    };
     let table = [
         (
             "authentication_required.json",

@@ -267,17 +267,9 @@ async fn own_fixtures_roundtrip() {
 
 #[tokio::test]
 async fn shared_fixtures_roundtrip() {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/fixtures/vt"
-    ));
-    if !dir.is_dir() {
-        println!(
-            "note: {} is absent (fresh clone): shared fixture round-trips skipped",
-            dir.display()
-        );
+    let Some(dir) = crate::support::shared_fixtures("") else {
         return;
-    }
+    };
     let mut failures = vec![];
     for (file, op, rel) in SHARED {
         if let Err(e) = roundtrip(&dir, file, op, *rel).await {
