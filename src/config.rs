@@ -102,12 +102,13 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
     }
     let tools: BTreeSet<String> = clean(&input.tools).into_iter().collect();
     for t in &tools {
-        if !crate::ops::OPERATIONS
+        let generated = crate::ops::OPERATIONS
             .iter()
-            .any(|o| o.id == t && o.excluded.is_none())
-        {
+            .any(|o| o.id == t && o.excluded.is_none());
+        if !generated && crate::reports::Composite::find(t).is_none() {
             return Err(format!(
-                "unknown tool `{t}`; run `vtmcp tools --toolsets all --tier premium --allow-submit --allow-write` to list every tool"
+                "unknown tool `{t}`; run `vtmcp tools --toolsets all --tier {} --allow-submit --allow-write` to list every tool",
+                catalog::TIERS[1..].join(",")
             ));
         }
     }

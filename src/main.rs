@@ -184,6 +184,15 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
                 let m = &e.meta;
                 t["_vtmcp"] = serde_json::json!({"toolset": m.toolset, "tier": m.tier, "permission": m.permission,
                     "method": e.op.map(|o| o.method), "path": e.op.map(|o| o.path)});
+                if let Some(c) = e.composite {
+                    // What a composite tool may call, as the generated tools show theirs.
+                    t["_vtmcp"]["calls"] = c
+                        .calls
+                        .iter()
+                        .filter_map(|id| vtmcp::ops::OperationMeta::find(id))
+                        .map(|o| serde_json::json!({"operation": o.id, "method": o.method, "path": o.path}))
+                        .collect();
+                }
                 t
             })
             .collect();
@@ -193,7 +202,15 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
         );
     } else {
         for e in listed {
-            let (method, path) = e.op.map_or(("", "(composite)"), |op| (op.method, op.path));
+            let calls;
+            let (method, path) = match (e.op, e.composite) {
+                (Some(op), _) => (op.method, op.path),
+                (None, Some(c)) => {
+                    calls = format!("(composite: {})", c.calls.join(", "));
+                    ("", calls.as_str())
+                }
+                (None, None) => ("", ""),
+            };
             let m = &e.meta;
             println!(
                 "{:<48} {:<18} {:<16} {:<7} {:<6} {}",

@@ -122,6 +122,16 @@ pub struct Composite {
     pub permission: &'static str,
     /// Tier needed.
     pub tier: &'static str,
+    /// The operations it may call (operation ids of the spec): `vtmcp tools --json` lists their
+    /// methods and paths, COVERAGE.md shows them, and a test checks each one exists.
+    pub calls: &'static [&'static str],
+}
+
+impl Composite {
+    /// Looks a composite tool up by name.
+    pub fn find(name: &str) -> Option<&'static Composite> {
+        COMPOSITES.iter().find(|c| c.name == name)
+    }
 }
 
 /// Every composite tool, in listing order.
@@ -132,6 +142,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Verdict, identity, dates, reputation, threat label, sandbox/YARA/Sigma/IDS highlights and relationships of a file, by MD5, SHA-1 or SHA-256. Summary depth costs one request.",
         permission: "read",
         tier: "public",
+        calls: &["get_file", "list_file_related_objects"],
     },
     Composite {
         name: "get_url_report",
@@ -139,6 +150,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Verdict, final URL, title, HTTP code, categories and relationships of a URL. Never submits an unknown URL.",
         permission: "read",
         tier: "public",
+        calls: &["get_url", "list_url_related_objects"],
     },
     Composite {
         name: "get_domain_report",
@@ -146,6 +158,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Verdict, registrar, dates, DNS, certificate, categories, popularity and relationships of a domain.",
         permission: "read",
         tier: "public",
+        calls: &["get_domain", "list_domain_related_objects"],
     },
     Composite {
         name: "get_ip_report",
@@ -153,6 +166,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Verdict, ASN, owner, country, network, certificate and relationships of an IPv4 or IPv6 address.",
         permission: "read",
         tier: "public",
+        calls: &["get_ip_address", "list_ip_address_related_objects"],
     },
     Composite {
         name: "get_file_relationship",
@@ -160,6 +174,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "One page of objects related to a file; pass the returned cursor for the next page.",
         permission: "read",
         tier: "public",
+        calls: &["list_file_related_objects"],
     },
     Composite {
         name: "get_url_relationship",
@@ -167,6 +182,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "One page of objects related to a URL; pass the returned cursor for the next page.",
         permission: "read",
         tier: "public",
+        calls: &["list_url_related_objects"],
     },
     Composite {
         name: "get_domain_relationship",
@@ -174,6 +190,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "One page of objects related to a domain; pass the returned cursor for the next page.",
         permission: "read",
         tier: "public",
+        calls: &["list_domain_related_objects"],
     },
     Composite {
         name: "get_ip_relationship",
@@ -181,6 +198,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "One page of objects related to an IP address; pass the returned cursor for the next page.",
         permission: "read",
         tier: "public",
+        calls: &["list_ip_address_related_objects"],
     },
     Composite {
         name: "triage_iocs",
@@ -188,6 +206,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Verdicts for a list of hashes, URLs, domains and IPs (types detected, duplicates merged) in one table; states the requests it will spend and stops cleanly at the quota.",
         permission: "read",
         tier: "public",
+        calls: &["get_file", "get_url", "get_domain", "get_ip_address"],
     },
     Composite {
         name: "scan_url",
@@ -195,6 +214,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Submits a URL to VirusTotal (shared with its community), optionally waits for the analysis with progress, and returns the URL report.",
         permission: "submit",
         tier: "public",
+        calls: &["submit_url", "get_analysis", "get_url"],
     },
     Composite {
         name: "scan_file",
@@ -202,6 +222,12 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Uploads a local file to VirusTotal (shared with its community) unless it is already known, optionally waits with progress, and returns the file report.",
         permission: "submit",
         tier: "public",
+        calls: &[
+            "get_file",
+            "get_file_upload_url",
+            "upload_file",
+            "get_analysis",
+        ],
     },
     Composite {
         name: "get_threat_actor",
@@ -209,6 +235,11 @@ pub const COMPOSITES: &[Composite] = &[
         description: "A threat actor profile by collection id or name.",
         permission: "read",
         tier: "premium",
+        calls: &[
+            "get_collection",
+            "list_collections",
+            "get_legacy_threat_actor",
+        ],
     },
     Composite {
         name: "list_threat_actors",
@@ -216,6 +247,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Threat actors, optionally filtered by name.",
         permission: "read",
         tier: "premium",
+        calls: &["list_collections", "list_legacy_threat_actors"],
     },
     Composite {
         name: "get_malware_family",
@@ -223,6 +255,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "A malware family profile by collection id or name.",
         permission: "read",
         tier: "premium",
+        calls: &["get_collection", "list_collections"],
     },
     Composite {
         name: "list_malware_families",
@@ -230,6 +263,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Malware families, optionally filtered by name.",
         permission: "read",
         tier: "premium",
+        calls: &["list_collections"],
     },
     Composite {
         name: "get_campaign",
@@ -237,6 +271,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "A campaign profile by collection id or name.",
         permission: "read",
         tier: "premium",
+        calls: &["get_collection", "list_collections"],
     },
     Composite {
         name: "list_campaigns",
@@ -244,6 +279,7 @@ pub const COMPOSITES: &[Composite] = &[
         description: "Campaigns, optionally filtered by name.",
         permission: "read",
         tier: "premium",
+        calls: &["list_collections"],
     },
 ];
 

@@ -453,3 +453,43 @@ fn version_names_the_spec_it_was_generated_from() {
         "{v}"
     );
 }
+
+#[test]
+fn tools_names_composite_tools_and_lists_what_they_call() {
+    // `--tools` takes composite tools too (the server's own hints name them).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .args([
+            "--tools",
+            "get_file_report,get_threat_actor",
+            "--tier",
+            "premium",
+            "tools",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tools: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["get_file_report", "get_threat_actor"]);
+    let calls = &tools[0]["_vtmcp"]["calls"];
+    assert_eq!(
+        calls[0],
+        json!({"operation": "get_file", "method": "GET", "path": "/files/{id}"})
+    );
+    // Every composite names only operations that exist, with their method and path.
+    for c in vtmcp::reports::COMPOSITES {
+        assert!(!c.calls.is_empty(), "{}", c.name);
+        for id in c.calls {
+            assert!(
+                vtmcp::ops::OperationMeta::find(id).is_some(),
+                "{} calls unknown operation {id}",
+                c.name
+            );
+        }
+    }
+}
