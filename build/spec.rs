@@ -1,5 +1,6 @@
 //! Spec walking for build.rs: the operation table, flat tool input schemas, and the setter types
-//! read back out of progenitor's generated builder code (TOOLCHAIN.md rule 8).
+//! read back out of progenitor's generated builder code (README, "What progenitor needs from the
+//! spec", rule 6).
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -86,7 +87,7 @@ fn is_relationship_enum(name: &str, schema: &Value) -> bool {
     name.ends_with("Relationship") && schema.get("enum").is_some()
 }
 
-/// TOOLCHAIN.md rule 2: `additionalProperties: true` beside `properties` drops unknown fields in
+/// README, "What progenitor needs from the spec", rule 2: `additionalProperties: true` beside `properties` drops unknown fields in
 /// typify; `{}` keeps them in a flattened map.
 pub fn keep_unknown_fields(v: &mut Value) {
     match v {
@@ -329,7 +330,7 @@ pub fn collect_operations(doc: &Value) -> Vec<Op> {
     ops
 }
 
-/// The document progenitor sees: multipart operations removed (TOOLCHAIN.md rule 3).
+/// The document progenitor sees: multipart operations removed (README, "What progenitor needs from the spec", rule 3).
 pub fn without_multipart(doc: &Value, ops: &[Op]) -> Value {
     let mut d = doc.clone();
     for op in ops.iter().filter(|o| o.multipart()) {

@@ -8,8 +8,10 @@
 //! client. Measured: cold start (spawn → initialize, spawn → tools/list), memory (RSS after
 //! tools/list, peak RSS over a session of a few hundred calls), tools/list size per toolset, and
 //! per composite report: latency at 0 ms and 50 ms of upstream latency, upstream requests, most
-//! requests in flight, text and structuredContent size; plus 8 concurrent reports against one.
-//! Figures are medians of repeated runs; nothing asserts a time.
+//! requests in flight, text and structuredContent size; plus 8 concurrent reports against one;
+//! and the Streamable HTTP transport (`vtmcp serve --transport http`) with kept-alive
+//! connections: p50 and p95 latency of tools/list and get_file_report at 1, 8 and 32 sessions at
+//! once. Figures are medians (or percentiles) of repeated runs; nothing asserts a time.
 //!
 //! Direct use: `cargo run --release --example bench -- [--quick] [--out BENCHMARKS.md]
 //! [--bin target/release/vtmcp]`.
@@ -81,6 +83,8 @@ struct Plan {
     report_runs: usize,
     concurrency_runs: usize,
     session_calls: usize,
+    /// Measured requests of each kind per HTTP session.
+    http_runs: usize,
 }
 
 impl Plan {
@@ -91,6 +95,7 @@ impl Plan {
                 report_runs: 5,
                 concurrency_runs: 3,
                 session_calls: 200,
+                http_runs: 10,
             }
         } else {
             Plan {
@@ -98,6 +103,7 @@ impl Plan {
                 report_runs: 15,
                 concurrency_runs: 7,
                 session_calls: 400,
+                http_runs: 40,
             }
         }
     }
@@ -866,6 +872,216 @@ async fn large_answers(bin: &Path) -> Res<LargeAnswers> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Streamable HTTP with kept-alive connections
+// ---------------------------------------------------------------------------------------------
+
+/// Sessions open at once in the HTTP runs.
+const HTTP_SESSIONS: [usize; 3] = [1, 8, 32];
+/// The protocol version the HTTP sessions speak.
+const HTTP_PROTOCOL: &str = "2025-06-18";
+
+/// One row of the HTTP table: latencies (ms) at a number of sessions at once.
+struct HttpRow {
+    sessions: usize,
+    tools_list: Vec<f64>,
+    report: Vec<f64>,
+    /// get_file_report answers per second over all sessions.
+    report_rate: f64,
+}
+
+/// A served `vtmcp serve --transport http`; killed when dropped.
+struct HttpServer {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+impl Target {
+    /// Starts the binary on HTTP at a free loopback port and reads the address it prints.
+    async fn spawn_http(&self, sel: Selection<'_>) -> Res<HttpServer> {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = self.command(sel);
+        cmd.args(["serve", "--transport", "http", "--listen", "127.0.0.1:0"])
+            // Room for every run's sessions (each run ends its own).
+            .env("VTMCP_MAX_SESSIONS", "64")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(at) = line.find("http://") {
+                    return Ok::<_, std::io::Error>(Some(line[at..].trim().to_string()));
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|_| "the HTTP server printed no address within 30 s")??
+        .ok_or("the HTTP server exited without printing its address")?;
+        // Keep draining stderr so the server never blocks on it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(HttpServer { _child: child, url })
+    }
+}
+
+/// One MCP session over HTTP with its own client (one kept-alive connection).
+struct HttpSession {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+    next_id: u64,
+}
+
+impl HttpSession {
+    async fn open(url: &str) -> Res<HttpSession> {
+        let http = reqwest::Client::builder()
+            .http1_only()
+            .pool_max_idle_per_host(1)
+            .build()?;
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": HTTP_PROTOCOL, "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"}}});
+        let r = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(init.to_string())
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            return Err(format!("initialize over HTTP: {}", r.status()).into());
+        }
+        let id = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .ok_or("initialize over HTTP: no mcp-session-id")?
+            .to_string();
+        r.bytes().await?;
+        let s = HttpSession {
+            http,
+            url: url.to_string(),
+            id,
+            next_id: 1,
+        };
+        let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let r = s.post(&done).send().await?;
+        if r.status() != reqwest::StatusCode::ACCEPTED {
+            return Err(format!("notifications/initialized over HTTP: {}", r.status()).into());
+        }
+        r.bytes().await?;
+        Ok(s)
+    }
+
+    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", HTTP_PROTOCOL)
+            .body(body.to_string())
+    }
+
+    /// Sends one request and reads its whole answer (so the connection is reused); returns the
+    /// time it took, in ms.
+    async fn request(&mut self, method: &str, params: Value) -> Res<f64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let start = Instant::now();
+        let r = self.post(&body).send().await?;
+        let status = r.status();
+        let text = r.text().await?;
+        let elapsed = ms(start.elapsed());
+        if !status.is_success() || !text.contains("\"result\"") || text.contains("\"isError\":true")
+        {
+            return Err(format!(
+                "{method} over HTTP: {status}: {}",
+                &text[..text.len().min(300)]
+            )
+            .into());
+        }
+        Ok(elapsed)
+    }
+
+    async fn close(self) {
+        let _ = self
+            .http
+            .delete(&self.url)
+            .header("mcp-session-id", &self.id)
+            .send()
+            .await;
+    }
+}
+
+/// `sessions` sessions at once, each sending `runs` measured requests (after one unmeasured)
+/// of `method`, one after the other; returns every latency (ms) and the wall time.
+async fn http_round(
+    open: &mut [HttpSession],
+    runs: usize,
+    method: &str,
+    params: &Value,
+) -> Res<(Vec<f64>, Duration)> {
+    let start = Instant::now();
+    let all = futures::future::join_all(open.iter_mut().map(|s| async move {
+        s.request(method, params.clone()).await?;
+        let mut v = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            v.push(s.request(method, params.clone()).await?);
+        }
+        Ok::<_, Box<dyn Error>>(v)
+    }))
+    .await;
+    let wall = start.elapsed();
+    let mut latencies = vec![];
+    for r in all {
+        latencies.extend(r?);
+    }
+    Ok((latencies, wall))
+}
+
+async fn http_keep_alive(target: &Target, runs: usize) -> Res<Vec<HttpRow>> {
+    let server = target.spawn_http(DEFAULT_SELECTION).await?;
+    let report = json!({"name": "get_file_report",
+        "arguments": {"file_hash": FILE_ID, "depth": "summary"}});
+    let mut rows = vec![];
+    for n in HTTP_SESSIONS {
+        let mut open = vec![];
+        for _ in 0..n {
+            open.push(HttpSession::open(&server.url).await?);
+        }
+        let (tools_list, _) = http_round(&mut open, runs, "tools/list", &json!({})).await?;
+        let (report_ms, wall) = http_round(&mut open, runs, "tools/call", &report).await?;
+        let calls = (n * (runs + 1)) as f64;
+        rows.push(HttpRow {
+            sessions: n,
+            tools_list,
+            report: report_ms,
+            report_rate: calls / wall.as_secs_f64(),
+        });
+        for s in open {
+            s.close().await;
+        }
+    }
+    Ok(rows)
+}
+
+/// The nearest-rank percentile `p` (0–100) of `v`.
+fn percentile(v: &[f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 // ---------------------------------------------------------------------------------------------
 
@@ -987,6 +1203,10 @@ async fn run(args: Args) -> Res<()> {
     session.client.cancel().await?;
     eprintln!("bench: large answers ({LARGE_ANSWER_BYTES} bytes, one and four at once) …");
     let large = large_answers(&bin).await?;
+    eprintln!(
+        "bench: Streamable HTTP, kept-alive connections, {HTTP_SESSIONS:?} sessions at once …"
+    );
+    let http_rows = http_keep_alive(&target, plan.http_runs).await?;
     let load_after = load_average();
 
     // ----- The document -----
@@ -1027,10 +1247,11 @@ async fn run(args: Args) -> Res<()> {
     );
     let _ = writeln!(
         w,
-        "| repetitions | {} cold starts; {} runs per report and latency; {} runs of the concurrency test{} |\n",
+        "| repetitions | {} cold starts; {} runs per report and latency; {} runs of the concurrency test; {} requests of each kind per HTTP session{} |\n",
         plan.cold_starts,
         plan.report_runs,
         plan.concurrency_runs,
+        plan.http_runs,
         if args.quick { " (`--quick`)" } else { "" }
     );
 
@@ -1232,6 +1453,36 @@ async fn run(args: Args) -> Res<()> {
             } else {
                 r.in_flight.to_string()
             }
+        );
+    }
+
+    let _ = writeln!(w);
+
+    let _ = writeln!(w, "## Streamable HTTP, kept-alive connections\n");
+    let _ = writeln!(
+        w,
+        "`vtmcp serve --transport http` against the same mock (0 ms upstream latency). Each \
+         session has its own HTTP client, which reuses one kept-alive connection; the sessions \
+         send their requests at the same time, one after the other within a session ({} measured \
+         requests of each kind per session, after one unmeasured). Latency is from sending the \
+         POST to the end of its SSE answer; `get_file_report` is the summary depth (one upstream \
+         request, at most `--max-in-flight` 16 in flight).\n",
+        plan.http_runs
+    );
+    let _ = writeln!(
+        w,
+        "| sessions at once | tools/list p50 | tools/list p95 | get_file_report p50 | get_file_report p95 | get_file_report answers/s |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &http_rows {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {:.0} |",
+            r.sessions,
+            fmt_ms(percentile(&r.tools_list, 50.0)),
+            fmt_ms(percentile(&r.tools_list, 95.0)),
+            fmt_ms(percentile(&r.report, 50.0)),
+            fmt_ms(percentile(&r.report, 95.0)),
+            r.report_rate
         );
     }
 

@@ -2,9 +2,58 @@
 //! toolsets, tiers, permissions, download directory and output budget.
 
 use crate::client::{ApiKey, DEFAULT_BASE_URL};
-use crate::mcp::catalog::{self, Permissions, Selection};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+
+/// Licences and tiers a key can have, as named in `x-vt-tier`.
+pub const TIERS: &[&str] = include!("../spec/tiers.rs");
+
+/// What a session may do beyond reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Permissions {
+    /// `--allow-submit`: tools that send content to VirusTotal (scans, uploads, rescans).
+    pub submit: bool,
+    /// `--allow-write`: tools that create, change or delete (comments, votes, rulesets …).
+    pub write: bool,
+}
+
+/// The rules that decide which tools are listed.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// Toolsets by name (tags, `default`, `all`).
+    pub toolsets: BTreeSet<String>,
+    /// Individual tools by name.
+    pub tools: BTreeSet<String>,
+    /// Tiers and licences of the key (`public` is always included).
+    pub tiers: BTreeSet<String>,
+    /// Permissions granted.
+    pub permissions: Permissions,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection {
+            toolsets: BTreeSet::from(["default".to_string()]),
+            tools: BTreeSet::new(),
+            tiers: BTreeSet::from(["public".to_string()]),
+            permissions: Permissions::default(),
+        }
+    }
+}
+
+/// Every toolset name: the spec's tags, `reports` (composite tools), `default` and `all`.
+pub fn toolset_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = crate::ops::OPERATIONS.iter().map(|o| o.toolset).collect();
+    names.push(crate::reports::TOOLSET);
+    names.sort_unstable();
+    names.dedup();
+    names.insert(0, "all");
+    names.insert(0, "default");
+    names
+}
+
+/// The most Streamable HTTP sessions open at once, by default (`--max-sessions`).
+pub const DEFAULT_MAX_SESSIONS: usize = 32;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -33,6 +82,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// The most Streamable HTTP sessions open at once.
     pub max_sessions: usize,
+    /// CA certificates trusted besides the default roots (`--ca-file`, `VTMCP_CA_FILE`); see
+    /// [`crate::client::network`].
+    pub ca_certificates: Option<crate::client::CaCertificates>,
 }
 
 impl Default for Config {
@@ -48,7 +100,8 @@ impl Default for Config {
             poll_interval: std::time::Duration::from_secs(3),
             rate_limit: None,
             max_in_flight: crate::client::DEFAULT_MAX_IN_FLIGHT,
-            max_sessions: crate::http::DEFAULT_MAX_SESSIONS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            ca_certificates: None,
         }
     }
 }
@@ -84,7 +137,7 @@ pub struct SelectionInput {
 /// Checks names and builds a [`Selection`]. Unknown toolsets, tiers or tools are errors that
 /// list the valid names.
 pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
-    let valid = catalog::toolset_names();
+    let valid = toolset_names();
     let clean = |v: &[String]| -> Vec<String> {
         v.iter()
             .map(|s| s.trim().to_string())
@@ -108,7 +161,7 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
         if !generated && crate::reports::Composite::find(t).is_none() {
             return Err(format!(
                 "unknown tool `{t}`; run `vtmcp tools --toolsets all --tier {} --allow-submit --allow-write` to list every tool",
-                catalog::TIERS[1..].join(",")
+                TIERS[1..].join(",")
             ));
         }
     }
@@ -117,10 +170,10 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
     }
     let mut tiers: BTreeSet<String> = BTreeSet::from(["public".to_string()]);
     for t in clean(&input.tiers) {
-        if !catalog::TIERS.contains(&t.as_str()) {
+        if !TIERS.contains(&t.as_str()) {
             return Err(format!(
                 "unknown tier `{t}`; valid tiers and licences: {}",
-                catalog::TIERS.join(", ")
+                TIERS.join(", ")
             ));
         }
         tiers.insert(t);
@@ -134,6 +187,26 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
             write: input.allow_write,
         },
     })
+}
+
+/// Reads the CA file of `--ca-file` / `VTMCP_CA_FILE` (PEM, one or more certificates). A file
+/// that is missing, empty, not PEM or not a certificate stops start-up with a message naming it.
+pub fn ca_certificates(
+    path: Option<&std::path::Path>,
+) -> Result<Option<crate::client::CaCertificates>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let certs = crate::client::CaCertificates::from_pem_file(path).map_err(|e| match e {
+        crate::Error::Config(m) => format!("--ca-file / VTMCP_CA_FILE: {m}"),
+        other => format!("--ca-file / VTMCP_CA_FILE: {other}"),
+    })?;
+    tracing::info!(
+        "trusting {} CA certificate(s) from {} besides the system's",
+        certs.count(),
+        path.display()
+    );
+    Ok(Some(certs))
 }
 
 /// The largest key file read (a VirusTotal key is 64 characters).

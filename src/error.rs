@@ -430,6 +430,13 @@ impl Error {
             message.push_str(&s.to_string());
             src = s.source();
         }
+        if crate::client::network::is_certificate_problem(&e) {
+            message.push_str(
+                " (the server's TLS certificate is not trusted; if a proxy or security product \
+                 on this network inspects TLS, trust its CA certificate with VTMCP_CA_FILE or \
+                 --ca-file, or ClientBuilder::ca_certificates)",
+            );
+        }
         Error::Transport {
             operation: operation.to_string(),
             message,

@@ -17,14 +17,36 @@
 //!   oldest unadmitted connection, backs off briefly and goes on serving.
 //! - **Sessions**: at most [`Options::max_sessions`] are open at once (a new one beyond that gets
 //!   `503`), and a session idle for [`SESSION_IDLE`] is closed.
+//!
+//! Requests are answered so that clients neither hang nor loop:
+//! - **No resumable streams**: rmcp 3.11 numbers every SSE event and sends a priming event, so a
+//!   client whose call was cancelled (or timed out) resumes the finished stream with
+//!   `Last-Event-ID`, gets an empty `200` (or an event it already had) and tries again every 3 s
+//!   for the life of the session (rust-sdk issue #958). Events carry no id and no priming event
+//!   is sent, so clients have nothing to resume; a `GET` with `Last-Event-ID` gets `405`, which
+//!   the TypeScript SDK and rmcp's client take as "no stream here" and stop.
+//! - **Request ids**: a request whose id is that of a request still in progress in its session
+//!   gets a JSON-RPC error and is not run ([`crate::mcp::UniqueIds`]); before, rmcp answered only
+//!   one of the two.
+//! - **Bodies**: every `POST` body is read whole first, within [`MAX_BODY_BYTES`] (`413`, also
+//!   for chunked bodies) and [`BODY_READ_TIMEOUT`] (`408`); a body declared JSON that is not
+//!   JSON, or not a JSON-RPC message, gets `400` with a JSON-RPC error (`415` stays for a body
+//!   that is not declared JSON).
 
-use crate::mcp::VtServer;
+use crate::mcp::{InFlight, UniqueIds, VtServer};
 use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::{Request, Response, StatusCode, body::Incoming};
-use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError,
 };
+use rmcp::transport::streamable_http_server::session::{
+    ServerSseMessage, SessionId, SessionManager,
+};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,8 +59,8 @@ pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// How long a request that opens a session may take to send its body.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Default for [`Options::max_sessions`].
-pub const DEFAULT_MAX_SESSIONS: usize = 32;
+/// Default for [`Options::max_sessions`] (the configuration's default, kept with it).
+pub use crate::config::DEFAULT_MAX_SESSIONS;
 
 /// A session with no traffic for this long is closed (its client must initialize again).
 pub const SESSION_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -175,6 +197,195 @@ pub fn gate(req: &Request<Incoming>, token: Option<&str>) -> Option<Response<Bod
         ));
     }
     None
+}
+
+/// The answer to a `GET` that asks to resume a stream (`Last-Event-ID`): events carry no ids, so
+/// there is nothing to resume. `405` is what the TypeScript SDK and rmcp's client take as "no
+/// stream here": they stop, where an empty `200` made them retry every 3 s for good.
+fn no_resume() -> Response<Body> {
+    let mut r = plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "vtmcp does not resume SSE streams (its events carry no ids): a stream that ended is finished, its request answered or cancelled. Send a request again to retry it.",
+    );
+    r.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static("GET, POST, DELETE"),
+    );
+    r
+}
+
+/// Reads a request body whole, within [`MAX_BODY_BYTES`] and [`BODY_READ_TIMEOUT`].
+async fn read_body(body: Incoming) -> Result<Bytes, Response<Body>> {
+    let body = http_body_util::Limited::new(body, MAX_BODY_BYTES as usize);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        )),
+        Ok(Err(_)) => Err(plain(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )),
+        Err(_) => Err(plain(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time",
+        )),
+    }
+}
+
+/// A body declared JSON must be a JSON-RPC message: one that is not JSON (`-32700`), or JSON but
+/// not a message (`-32600`), gets `400` with a JSON-RPC error; rmcp answered `415`, which says
+/// the media type is wrong. A body not declared JSON is left to rmcp (`415`).
+fn check_json(headers: &hyper::HeaderMap, body: &[u8]) -> Option<Response<Body>> {
+    let declared_json = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !declared_json || serde_json::from_slice::<ClientJsonRpcMessage>(body).is_ok() {
+        return None;
+    }
+    let (code, problem) = match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => (-32700, format!("Parse error: the body is not JSON ({e})")),
+        Ok(_) => (
+            -32600,
+            "Invalid Request: the body is JSON but not a JSON-RPC request, notification or response"
+                .to_string(),
+        ),
+    };
+    let error = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": problem}});
+    Some(
+        Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(error.to_string())).boxed())
+            .expect("static response"),
+    )
+}
+
+/// rmcp's in-memory sessions ([`LocalSessionManager`]) with two changes: SSE events carry no
+/// ids (nothing to resume, see the module docs), and a request whose id is that of a request
+/// still in progress in its session is answered with a JSON-RPC error before it reaches the
+/// session (whose routing is by request id: the duplicate took over the first one's answer).
+struct Sessions {
+    local: LocalSessionManager,
+    in_flight: std::sync::Mutex<HashMap<SessionId, InFlight>>,
+}
+
+impl Sessions {
+    fn new(local: LocalSessionManager) -> Sessions {
+        Sessions {
+            local,
+            in_flight: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, InFlight>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sessions open now.
+    async fn open(&self) -> usize {
+        self.local.sessions.read().await.len()
+    }
+}
+
+/// The stream without event ids.
+fn without_event_ids(
+    stream: impl Stream<Item = ServerSseMessage>,
+) -> impl Stream<Item = ServerSseMessage> {
+    stream.map(|mut m| {
+        m.event_id = None;
+        m
+    })
+}
+
+impl SessionManager for Sessions {
+    type Error = LocalSessionManagerError;
+    type Transport = UniqueIds<<LocalSessionManager as SessionManager>::Transport>;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let (id, transport) = self.local.create_session().await?;
+        let ids = InFlight::default();
+        self.lock().insert(id.clone(), ids.clone());
+        Ok((id, UniqueIds::releasing(transport, ids)))
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        self.local.initialize_session(id, message).await
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        self.local.has_session(id).await
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.lock().remove(id);
+        self.local.close_session(id).await
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let claimed = match &message {
+            ClientJsonRpcMessage::Request(r) => {
+                let ids = self.lock().get(id).cloned();
+                ids.map(|ids| (ids, r.id.clone()))
+            }
+            _ => None,
+        };
+        if let Some((ids, request)) = &claimed
+            && !ids.claim(request)
+        {
+            tracing::debug!(id = %request, "refusing a request whose id is in progress");
+            let refusal = ServerSseMessage::from_message(crate::mcp::duplicate_id(request));
+            return Ok(futures::stream::iter([refusal]).left_stream());
+        }
+        match self.local.create_stream(id, message).await {
+            Ok(stream) => Ok(without_event_ids(stream).right_stream()),
+            Err(e) => {
+                if let Some((ids, request)) = claimed {
+                    ids.release(&request);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        self.local.accept_message(id, message).await
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        Ok(without_event_ids(
+            self.local.create_standalone_stream(id).await?,
+        ))
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        // Not reached (a resume gets `405` first); kept without ids all the same.
+        Ok(without_event_ids(
+            self.local.resume(id, last_event_id).await?,
+        ))
+    }
 }
 
 fn too_many_sessions(open: usize) -> Response<Body> {
@@ -359,6 +570,8 @@ pub async fn serve_listener(
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let mut config = StreamableHttpServerConfig::default();
     config.max_request_body_bytes = MAX_BODY_BYTES as usize;
+    // No priming events: nothing for a client to resume (see the module docs).
+    config.sse_retry = None;
     let mut hosts = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
@@ -367,9 +580,10 @@ pub async fn serve_listener(
     hosts.push(local.ip().to_string());
     config = config.with_allowed_hosts(hosts);
     let ct = config.cancellation_token.clone();
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.keep_alive = Some(SESSION_IDLE);
-    let sessions = Arc::new(sessions);
+    let mut local_sessions = LocalSessionManager::default();
+    local_sessions.session_config.keep_alive = Some(SESSION_IDLE);
+    local_sessions.session_config.sse_retry = None;
+    let sessions = Arc::new(Sessions::new(local_sessions));
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
     // New sessions are admitted one at a time, so the count checked is the count kept.
     let admitting = Arc::new(tokio::sync::Mutex::new(()));
@@ -420,10 +634,13 @@ pub async fn serve_listener(
                         return Ok::<_, Infallible>(denied);
                     }
                     slot.admitted();
-                    let ending = req.method() == hyper::Method::DELETE;
-                    let opens_session = req.method() == hyper::Method::POST
-                        && !req.headers().contains_key("mcp-session-id");
-                    if !opens_session {
+                    if req.method() == hyper::Method::GET
+                        && req.headers().contains_key("last-event-id")
+                    {
+                        return Ok(no_resume());
+                    }
+                    if req.method() != hyper::Method::POST {
+                        let ending = req.method() == hyper::Method::DELETE;
                         let req =
                             req.map(|b| http_body_util::Limited::new(b, MAX_BODY_BYTES as usize));
                         let mut resp = mcp.call(req).await?;
@@ -434,31 +651,28 @@ pub async fn serve_listener(
                         }
                         return Ok(resp);
                     }
-                    // A request that opens a session is read whole first (bounded in size and
-                    // time), so a slow client cannot hold up the admission of others.
+                    // Every POST body is read whole first, bounded in size and time: a slow
+                    // client cannot hold up the admission of others, and a body too large gets
+                    // 413 however it is sent (rmcp answered 500 to a chunked one cut short).
+                    let opens_session = !req.headers().contains_key("mcp-session-id");
                     let (parts, body) = req.into_parts();
-                    let body = http_body_util::Limited::new(body, MAX_BODY_BYTES as usize);
-                    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, body.collect()).await {
-                        Ok(Ok(b)) => b.to_bytes(),
-                        Ok(Err(_)) => {
-                            return Ok(plain(
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                "request body too large",
-                            ));
-                        }
-                        Err(_) => {
-                            return Ok(plain(
-                                StatusCode::REQUEST_TIMEOUT,
-                                "request body not received in time",
-                            ));
-                        }
+                    let body = match read_body(body).await {
+                        Ok(b) => b,
+                        Err(refused) => return Ok(refused),
                     };
+                    if let Some(refused) = check_json(&parts.headers, &body) {
+                        return Ok(refused);
+                    }
+                    let req = Request::from_parts(parts, Full::new(body));
+                    if !opens_session {
+                        return mcp.call(req).await;
+                    }
                     let _turn = admitting.lock().await;
-                    let open = sessions.sessions.read().await.len();
+                    let open = sessions.open().await;
                     if open >= max_sessions {
                         return Ok(too_many_sessions(open));
                     }
-                    mcp.call(Request::from_parts(parts, Full::new(body))).await
+                    mcp.call(req).await
                 }
             });
             let io = hyper_util::rt::TokioIo::new(stream);

@@ -46,8 +46,13 @@ struct Flags {
     /// Individual tools to enable, comma-separated (alone: only these tools).
     #[arg(long, global = true, env = "VTMCP_TOOLS", value_delimiter = ',')]
     tools: Vec<String>,
-    /// Tiers and licences of the key: public (default), premium, threat-landscape, private-scanning, feeds, monitor, monitor-partner, admin, gti.
-    #[arg(long, global = true, env = "VT_TIER", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "VT_TIER",
+        value_delimiter = ',',
+        help = tier_help()
+    )]
     tier: Vec<String>,
     /// Enable tools that send content to VirusTotal (scans, uploads, rescans).
     #[arg(long, global = true, env = "VTMCP_ALLOW_SUBMIT")]
@@ -95,6 +100,10 @@ struct Flags {
     /// Transport for `serve`.
     #[arg(long, global = true, value_enum, default_value_t = Transport::Stdio, env = "VTMCP_TRANSPORT")]
     transport: Transport,
+    /// PEM file of CA certificates to trust besides the system's, e.g. the CA of a proxy that
+    /// inspects TLS.
+    #[arg(long, global = true, env = "VTMCP_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Address for `--transport http`, e.g. 127.0.0.1:8765.
     #[arg(
         long,
@@ -103,6 +112,14 @@ struct Flags {
         default_value = "127.0.0.1:8765"
     )]
     listen: String,
+}
+
+/// `--tier`'s help, from the one tier list (spec/tiers.rs).
+fn tier_help() -> String {
+    format!(
+        "Tiers and licences of the key (public is always included): {}",
+        vtmcp::mcp::catalog::TIERS.join(", ")
+    )
 }
 
 fn main() -> ExitCode {
@@ -165,6 +182,7 @@ fn build_config(f: &Flags) -> Result<Config, String> {
         }),
         max_in_flight: f.max_in_flight,
         max_sessions: f.max_sessions.max(1),
+        ca_certificates: config::ca_certificates(f.ca_file.as_deref())?,
         ..Config::default()
     })
 }
@@ -222,7 +240,6 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
 }
 
 async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
-    use rmcp::ServiceExt;
     let server = VtServer::new(&config).map_err(|e| e.to_string())?;
     if config.api_key.is_none() {
         tracing::warn!(
@@ -235,7 +252,7 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
             let shutdown = shutdown_signal();
             tokio::pin!(shutdown);
             let running = tokio::select! {
-                r = server.serve(rmcp::transport::stdio()) => match r {
+                r = server.serve_with_unique_ids(rmcp::transport::stdio()) => match r {
                     Ok(r) => r,
                     Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
                     Err(e) => return Err(e.to_string()),

@@ -20,6 +20,10 @@
 //!   is left.
 //! * **Retries**: `GET`s are repeated on transient failures, and on per-minute 429s when
 //!   asked to ([`RetryPolicy`]); nothing else ever is.
+//! * **Network**: the proxies of `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, or
+//!   [`ClientBuilder::proxy`]; the system's trust roots, plus [`ClientBuilder::ca_certificates`]
+//!   for a TLS-inspecting proxy's CA (see [`network`]). A certificate the client does not
+//!   trust is not retried.
 //!
 //! # Examples
 //!
@@ -161,6 +165,7 @@ pub mod answers;
 pub mod download;
 pub mod feeds;
 pub mod ids;
+pub mod network;
 pub mod paging;
 pub mod policy;
 pub mod scan;
@@ -170,6 +175,7 @@ pub use answers::{DEFAULT_ANSWER_MEMORY, MAX_JSON_BODY, RawJson, capturing};
 pub use download::{DownloadSource, Downloaded};
 pub use feeds::{FeedKind, FeedStream};
 pub use generated::{ByteStream, Client, ResponseValue, builder, types};
+pub use network::{CaCertificates, ProxySettings};
 pub use paging::{IntoPage, Page, PageOptions, Paginator, ResumePoint, paginate, paginate_json};
 pub use policy::{
     QuotaStatus, QuotaWindow, RateLimit, RateLimiter, RetryPolicy, WaitEvent, WaitReporter,
@@ -247,7 +253,8 @@ impl fmt::Debug for Inner {
 ///
 /// Defaults: base URL [`DEFAULT_BASE_URL`], no local rate limit ([`RateLimit::unlimited`]; use
 /// [`RateLimit::public`] for a free key), [`RetryPolicy::default`], a 120 s timeout per request
-/// (30 min for downloads and feeds), 15 s to connect.
+/// (30 min for downloads and feeds), 15 s to connect, the proxies of the environment
+/// ([`ProxySettings::from_env`]), and the trust roots described in [`network`].
 #[derive(Clone)]
 pub struct ClientBuilder {
     api_key: Option<ApiKey>,
@@ -262,6 +269,10 @@ pub struct ClientBuilder {
     reporter: Option<WaitReporter>,
     max_in_flight: usize,
     max_answer_memory: usize,
+    /// `None`: [`ProxySettings::from_env`] when the client is built.
+    proxy: Option<ProxySettings>,
+    ca_certificates: Vec<CaCertificates>,
+    bundled_roots: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -279,6 +290,9 @@ impl fmt::Debug for ClientBuilder {
             .field("on_wait", &self.reporter.as_ref().map(|_| "<callback>"))
             .field("max_in_flight", &self.max_in_flight)
             .field("max_answer_memory", &self.max_answer_memory)
+            .field("proxy", &self.proxy)
+            .field("ca_certificates", &self.ca_certificates)
+            .field("bundled_roots", &self.bundled_roots)
             .finish()
     }
 }
@@ -298,6 +312,9 @@ impl Default for ClientBuilder {
             reporter: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_answer_memory: DEFAULT_ANSWER_MEMORY,
+            proxy: None,
+            ca_certificates: Vec::new(),
+            bundled_roots: network::BUNDLED_ROOTS_DEFAULT,
         }
     }
 }
@@ -393,7 +410,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails on a base URL that is not an absolute http(s) URL.
+    /// The proxies to use, instead of reading `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and
+    /// `NO_PROXY` when the client is built (the default); [`ProxySettings::none`] for none.
+    pub fn proxy(mut self, settings: ProxySettings) -> Self {
+        self.proxy = Some(settings);
+        self
+    }
+
+    /// CA certificates to trust besides the default roots (e.g. the CA of a proxy that
+    /// inspects TLS; see [`network`]). May be given more than once; `None` adds nothing.
+    pub fn ca_certificates(mut self, certs: impl IntoIterator<Item = CaCertificates>) -> Self {
+        self.ca_certificates.extend(certs);
+        self
+    }
+
+    /// Whether Mozilla's bundled root certificates are trusted besides the system's (default:
+    /// on Linux and other non-Apple Unix systems, off on macOS and Windows; see [`network`]).
+    pub fn bundled_roots(mut self, yes: bool) -> Self {
+        self.bundled_roots = yes;
+        self
+    }
+
+    /// Builds the client. Fails on a base URL that is not an absolute http(s) URL, on a proxy
+    /// URL that is not an http(s) URL, and on a plain `http` base URL with an API key that
+    /// would go through a proxy (which would read the key).
     pub fn build(self) -> Result<Client, crate::Error> {
         if let Some(k) = &self.api_key {
             crate::error::register_secret(&k.0);
@@ -416,10 +456,38 @@ impl ClientBuilder {
                     .scrubbed(),
             );
         }
+        let proxy = self.proxy.unwrap_or_else(ProxySettings::from_env);
+        tracing::debug!(?proxy, "proxies (credentials not shown)");
+        let proxies = proxy.resolve()?;
+        if self.api_key.is_some()
+            && parsed.scheme() == "http"
+            && let Some(proxy) = proxies.proxy_for(&parsed)
+        {
+            return Err(crate::Error::Config(format!(
+                "the base URL {base:?} is plain http and would go through the proxy {proxy:?}, \
+                 which would read the API key: use an https base URL, or list its host in \
+                 NO_PROXY"
+            ))
+            .scrubbed());
+        }
         let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(self.user_agent)
-            .pool_idle_timeout(self.pool_idle_timeout);
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .no_proxy();
+        for proxy in proxies.for_reqwest()? {
+            http = http.proxy(proxy);
+        }
+        let mut roots = Vec::new();
+        if self.bundled_roots {
+            roots.extend_from_slice(network::bundled_roots());
+        }
+        for ca in &self.ca_certificates {
+            roots.extend(ca.for_reqwest()?);
+        }
+        if !roots.is_empty() {
+            http = http.tls_certs_merge(roots);
+        }
         if !self.timeout.is_zero() {
             http = http.timeout(self.timeout);
         }
@@ -875,6 +943,9 @@ fn retry_reason(
 /// `GET` for), with a short description.
 fn connection_problem(e: &reqwest::Error) -> Option<String> {
     if e.is_timeout() {
+        return None;
+    }
+    if network::is_certificate_problem(e) {
         return None;
     }
     if e.is_connect() {

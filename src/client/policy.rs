@@ -246,6 +246,9 @@ pub enum WaitEvent {
         elapsed: Duration,
         /// Time until the next poll.
         wait: Duration,
+        /// When the wait gives up ([`AnalysisWait::timeout`](crate::client::AnalysisWait::timeout)),
+        /// counted from its start.
+        timeout: Duration,
     },
 }
 
@@ -256,6 +259,29 @@ impl WaitEvent {
             WaitEvent::RateLimit { wait, .. }
             | WaitEvent::Retry { wait, .. }
             | WaitEvent::Analysis { wait, .. } => *wait,
+        }
+    }
+
+    /// How far the wait has got when it is reported, and how long it can last in all: for a
+    /// rate limit or a retry the wait itself (`(0, wait)`), for an analysis the time since it
+    /// began and its timeout. Progress notifications use them as value and total.
+    pub fn span(&self) -> (Duration, Duration) {
+        match self {
+            WaitEvent::RateLimit { wait, .. } | WaitEvent::Retry { wait, .. } => {
+                (Duration::ZERO, *wait)
+            }
+            WaitEvent::Analysis {
+                elapsed, timeout, ..
+            } => ((*elapsed).min(*timeout), *timeout),
+        }
+    }
+
+    /// What the wait is for, when several events report one wait (the polls of one analysis):
+    /// events with the same key continue one wait; `None` is a wait of its own.
+    pub fn wait_key(&self) -> Option<&str> {
+        match self {
+            WaitEvent::Analysis { id, .. } => Some(id),
+            WaitEvent::RateLimit { .. } | WaitEvent::Retry { .. } => None,
         }
     }
 }
@@ -289,6 +315,7 @@ impl fmt::Display for WaitEvent {
                 polls,
                 elapsed,
                 wait,
+                ..
             } => write!(
                 f,
                 "analysis {id} is {status} after {} ({polls} polls); next poll in {}",

@@ -478,6 +478,7 @@ impl Client {
                     polls,
                     elapsed,
                     wait: next,
+                    timeout: wait.timeout,
                 },
             );
             tokio::time::sleep(next).await;

@@ -28,52 +28,8 @@ pub const DEFAULT_TOOLSET: &[&str] = &[
     "get_file_behaviour_summary",
 ];
 
-/// Licences and tiers a key can have, as named in `x-vt-tier`.
-pub const TIERS: &[&str] = include!("../../spec/tiers.rs");
-
-/// What a session may do beyond reading.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Permissions {
-    /// `--allow-submit`: tools that send content to VirusTotal (scans, uploads, rescans).
-    pub submit: bool,
-    /// `--allow-write`: tools that create, change or delete (comments, votes, rulesets …).
-    pub write: bool,
-}
-
-/// The rules that decide which tools are listed.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    /// Toolsets by name (tags, `default`, `all`).
-    pub toolsets: BTreeSet<String>,
-    /// Individual tools by name.
-    pub tools: BTreeSet<String>,
-    /// Tiers and licences of the key (`public` is always included).
-    pub tiers: BTreeSet<String>,
-    /// Permissions granted.
-    pub permissions: Permissions,
-}
-
-impl Default for Selection {
-    fn default() -> Self {
-        Selection {
-            toolsets: BTreeSet::from(["default".to_string()]),
-            tools: BTreeSet::new(),
-            tiers: BTreeSet::from(["public".to_string()]),
-            permissions: Permissions::default(),
-        }
-    }
-}
-
-/// Every toolset name: the spec's tags, `reports` (composite tools), `default` and `all`.
-pub fn toolset_names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = OPERATIONS.iter().map(|o| o.toolset).collect();
-    names.push(crate::reports::TOOLSET);
-    names.sort_unstable();
-    names.dedup();
-    names.insert(0, "all");
-    names.insert(0, "default");
-    names
-}
+// The selection (which tools a session lists) is plain configuration data.
+pub use crate::config::{Permissions, Selection, TIERS, toolset_names};
 
 /// What visibility depends on, for generated and composite tools alike.
 #[derive(Debug, Clone, Copy)]

@@ -10,6 +10,7 @@ pub mod output;
 pub mod shrink;
 pub mod validate;
 
+use crate::client::WaitEvent;
 use crate::config::Config;
 use crate::ops::{Args, OperationMeta, Output};
 use crate::reports::Progress;
@@ -18,10 +19,12 @@ use catalog::{Entry, Selection};
 use futures::FutureExt;
 use output::Downloads;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientJsonRpcMessage,
+    ClientNotification, Implementation, JsonRpcMessage, ListToolsResult, PaginatedRequestParams,
+    RequestId, ServerCapabilities, ServerConfig, ServerJsonRpcMessage, Tool,
 };
 use rmcp::service::RequestContext;
+use rmcp::transport::Transport;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -57,6 +60,7 @@ impl VtServer {
             .base_url(config.base_url.clone())
             .rate_limit(config.effective_rate_limit())
             .max_in_flight(config.max_in_flight)
+            .ca_certificates(config.ca_certificates.clone())
             .build()?;
         let uploads =
             crate::upload_dirs::UploadDirs::open(&config.upload_dirs).map_err(|problem| {
@@ -96,6 +100,24 @@ impl VtServer {
                 uploads: Arc::new(uploads),
             }),
         })
+    }
+
+    /// Serves MCP over `transport` (stdio, or any byte stream or transport): rmcp's
+    /// [`ServiceExt::serve`](rmcp::ServiceExt::serve) through [`UniqueIds`], so that a request
+    /// reusing the id of one still in progress is refused with a JSON-RPC error instead of
+    /// leaving one of the two unanswered (rmcp alone sends one answer per id in progress).
+    pub async fn serve_with_unique_ids<T, E, A>(
+        self,
+        transport: T,
+    ) -> Result<
+        rmcp::service::RunningService<RoleServer, VtServer>,
+        rmcp::service::ServerInitializeError,
+    >
+    where
+        T: rmcp::transport::IntoTransport<RoleServer, E, A>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        rmcp::ServiceExt::serve(self, UniqueIds::new(transport.into_transport())).await
     }
 
     /// The tools this session lists, in catalog order.
@@ -285,30 +307,137 @@ impl VtServer {
     }
 }
 
-/// Runs one call's work: waits for a quota slot or a retry become progress notifications of
-/// this call, and a panic becomes an error result for this call only (the server keeps serving).
+/// Runs one call's work: waits for a quota slot, a retry or an analysis become progress
+/// notifications of this call ([`forward_waits`]), and a panic becomes an error result for this
+/// call only (the server keeps serving).
 async fn contained(
     name: &str,
     progress: Progress,
     work: impl std::future::Future<Output = CallToolResult>,
 ) -> CallToolResult {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<WaitEvent>();
     let work = crate::client::with_wait_reporter(
-        move |ev: &crate::client::WaitEvent| {
-            let _ = tx.send(ev.to_string());
+        move |ev: &WaitEvent| {
+            let _ = tx.send(ev.clone());
         },
         std::panic::AssertUnwindSafe(work).catch_unwind(),
     );
-    let forward = async {
-        while let Some(msg) = rx.recv().await {
-            progress.report(0.0, None, msg).await;
-        }
-    };
-    let (outcome, ()) = tokio::join!(work, forward);
+    let (outcome, ()) = tokio::join!(work, forward_waits(&progress, rx));
     outcome.unwrap_or_else(|_| {
         tracing::error!(tool = name, "a tool call panicked; the server keeps serving");
         output::error_result(format!("{name} failed with an internal error (a bug in vtmcp); other tools keep working. Please report it."))
     })
+}
+
+/// How often a wait's progress is sent between its events: a twentieth of the wait, between 1
+/// and 15 seconds.
+fn wait_tick(total: std::time::Duration) -> std::time::Duration {
+    (total / 20).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(15),
+    )
+}
+
+/// The wait being reported.
+struct Waiting {
+    /// Where its values start: the value sent before it began, so that the call's values keep
+    /// increasing.
+    base: f64,
+    /// When its last event arrived, and how far the wait had got then.
+    at: tokio::time::Instant,
+    done: std::time::Duration,
+    /// How long it can last in all (its length or timeout).
+    total: std::time::Duration,
+    /// When the pause announced by its last event ends (the slot, the retry, the next poll):
+    /// ticks stop there, the next event (if any) takes over.
+    until: tokio::time::Instant,
+    message: String,
+}
+
+impl Waiting {
+    fn waited(&self) -> std::time::Duration {
+        (self.done + self.at.elapsed()).min(self.total)
+    }
+
+    /// When to send the next tick (`None`: the pause is over).
+    fn next_tick(&self) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        (now < self.until).then(|| (now + wait_tick(self.total)).min(self.until))
+    }
+}
+
+/// Sends the waits of a call as progress notifications until the call ends (`rx` closes): the
+/// value is the time waited in seconds and the total the wait's length or timeout (both offset
+/// by the value sent before the wait, so that the call's values keep increasing), sent at each
+/// event and every [`wait_tick`] until the pause the event announced is over.
+async fn forward_waits(
+    progress: &Progress,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<WaitEvent>,
+) {
+    if !progress.is_reporting() {
+        while rx.recv().await.is_some() {}
+        return;
+    }
+    let mut current: Option<Waiting> = None;
+    // The polls of one analysis continue one wait.
+    let mut bases: HashMap<String, f64> = HashMap::new();
+    loop {
+        let tick = current.as_ref().and_then(Waiting::next_tick);
+        let event = tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => Some(ev),
+                None => return,
+            },
+            _ = async {
+                match tick {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => None,
+        };
+        let message = match (event, &current) {
+            (Some(ev), _) => {
+                let (done, total) = ev.span();
+                let base = match ev.wait_key() {
+                    Some(key) => match bases.get(key) {
+                        Some(b) => *b,
+                        None => {
+                            let b = progress.current().await;
+                            bases.insert(key.to_string(), b);
+                            b
+                        }
+                    },
+                    None => progress.current().await,
+                };
+                let message = ev.to_string();
+                let at = tokio::time::Instant::now();
+                current = Some(Waiting {
+                    base,
+                    at,
+                    done,
+                    total,
+                    until: at + ev.wait(),
+                    message: message.clone(),
+                });
+                message
+            }
+            (None, Some(w)) if tokio::time::Instant::now() < w.until => format!(
+                "{} ({} waited)",
+                w.message,
+                crate::client::policy::human(w.waited())
+            ),
+            (None, _) => continue,
+        };
+        if let Some(w) = &current {
+            progress
+                .report(
+                    w.base + w.waited().as_secs_f64(),
+                    Some(w.base + w.total.as_secs_f64()),
+                    message,
+                )
+                .await;
+        }
+    }
 }
 
 fn instructions(sel: &Selection) -> String {
@@ -383,6 +512,128 @@ impl ServerHandler for VtServer {
             r = self.run(entry, args, progress) => Ok(r.into()),
             _ = context.ct.cancelled() => Ok(output::error_result(format!("{} was cancelled; its request to VirusTotal was abandoned", entry.name())).into()),
         }
+    }
+}
+
+/// The JSON-RPC request ids in progress on one connection (stdio) or session (HTTP).
+///
+/// rmcp keeps one pending answer per id: a second request with the id of one still in progress
+/// replaced the first, so one of the two was never answered. [`UniqueIds`] refuses the second
+/// instead.
+#[derive(Clone, Default)]
+pub(crate) struct InFlight(Arc<std::sync::Mutex<std::collections::HashSet<RequestId>>>);
+
+impl InFlight {
+    fn ids(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<RequestId>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `id` for a new request; false when a request with that id is still in progress.
+    pub(crate) fn claim(&self, id: &RequestId) -> bool {
+        self.ids().insert(id.clone())
+    }
+
+    /// The request with `id` was answered or cancelled: the id may be used again.
+    pub(crate) fn release(&self, id: &RequestId) {
+        self.ids().remove(id);
+    }
+}
+
+/// The JSON-RPC error answering a request whose id is already taken by one in progress.
+pub(crate) fn duplicate_id(id: &RequestId) -> ServerJsonRpcMessage {
+    ServerJsonRpcMessage::error(
+        McpError::invalid_request(
+            format!(
+                "request id {id} is already in use by a request still in progress in this session; give every request its own id"
+            ),
+            None,
+        ),
+        Some(id.clone()),
+    )
+}
+
+/// A server transport on which every request is answered: a request whose id is that of a
+/// request still in progress gets a JSON-RPC error (`-32600`, "already in use") and is not run,
+/// and the first one goes on. [`VtServer::serve_with_unique_ids`] serves through it.
+pub struct UniqueIds<T> {
+    inner: T,
+    ids: InFlight,
+    /// Whether this transport refuses duplicates itself (the HTTP transport refuses them before
+    /// they reach the session, which only needs the ids released here).
+    check: bool,
+}
+
+impl<T> UniqueIds<T> {
+    /// Refuses a request whose id is in progress.
+    pub fn new(inner: T) -> Self {
+        UniqueIds {
+            inner,
+            ids: InFlight::default(),
+            check: true,
+        }
+    }
+
+    /// Only releases the ids in `ids` as their requests are answered or cancelled; whoever
+    /// shares `ids` claims them (see [`crate::http`]).
+    pub(crate) fn releasing(inner: T, ids: InFlight) -> Self {
+        UniqueIds {
+            inner,
+            ids,
+            check: false,
+        }
+    }
+}
+
+impl<T: Transport<RoleServer>> Transport<RoleServer> for UniqueIds<T> {
+    type Error = T::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send + 'static {
+        match &item {
+            JsonRpcMessage::Response(r) => self.ids.release(&r.id),
+            JsonRpcMessage::Error(e) => {
+                if let Some(id) = &e.id {
+                    self.ids.release(id);
+                }
+            }
+            _ => {}
+        }
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        loop {
+            let message = self.inner.receive().await?;
+            match &message {
+                JsonRpcMessage::Request(r) if self.check && !self.ids.claim(&r.id) => {
+                    tracing::debug!(id = %r.id, "refusing a request whose id is in progress");
+                    // Sent aside, so that this future stays safe to drop between messages.
+                    let refusal = self.inner.send(duplicate_id(&r.id));
+                    tokio::spawn(async move {
+                        if let Err(e) = refusal.await {
+                            tracing::warn!(error = %e, "could not answer a duplicate request id");
+                        }
+                    });
+                    continue;
+                }
+                // A cancelled request is not answered (rmcp drops its answer): its id is free.
+                JsonRpcMessage::Notification(n) => {
+                    if let ClientNotification::CancelledNotification(c) = &n.notification
+                        && let Some(id) = &c.params.request_id
+                    {
+                        self.ids.release(id);
+                    }
+                }
+                _ => {}
+            }
+            return Some(message);
+        }
+    }
+
+    fn close(&mut self) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
     }
 }
 

@@ -3,7 +3,7 @@
 //! generated schemas use is supported. Every message names the argument, says what is wrong and
 //! gives an example of a valid value where the schema has one.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -51,92 +51,18 @@ fn example_hint(schema: &Value) -> String {
     }
 }
 
-/// Arguments that are bodies of free text written by the user (comments, YARA source, IoC
-/// dumps, descriptions, notes, base64 code that may be wrapped): they may hold line breaks and
-/// tabs. Every other string argument names something (URLs, domains, ids, hashes, queries,
-/// relationship names, cursors, filters, paths, passwords) and may hold no control character.
-pub const FREE_TEXT_ARGUMENTS: &[&str] = &[
-    "text",
-    "comment",
-    "description",
-    "rules",
-    "raw_items",
-    "details",
-    "profile_phrase",
-    "code",
-];
-
-/// Refuses control characters in string arguments, before anything is sent. One rule for every
-/// tool, generated or composite, decided by the argument's name and schema:
-///
-/// * an argument that names something (any string not listed below) may hold no control
-///   character at all (C0 such as CR, LF, NUL and ESC, DEL, C1): a line break in a URL, id,
-///   query, cursor or filter can only be an injection attempt or a mistake;
-/// * free text ([`FREE_TEXT_ARGUMENTS`], and free-form JSON objects such as `graph_data`,
-///   whose schema is an object without declared properties) may hold line feeds, carriage
-///   returns and tabs, but no other control character (NUL, ESC …).
-///
-/// Strings inside arrays and objects are checked too (object keys included), and the error names
-/// the argument path (`iocs[2]`, `data[0].id`) and the character, never echoing the value.
+/// The control-character rule ([`crate::ops::check_control_characters`]) as a validation error.
 pub fn check_control_characters(
     schema: &Map<String, Value>,
     args: &Map<String, Value>,
 ) -> Result<(), Invalid> {
-    let props = schema.get("properties").and_then(Value::as_object);
-    for (k, v) in args {
-        let free_form_object = props.and_then(|p| p.get(k)).is_some_and(|s| {
-            s.get("type") == Some(&json!("object")) && s.get("properties").is_none()
-        });
-        let free_text = FREE_TEXT_ARGUMENTS.contains(&k.as_str()) || free_form_object;
-        controls_in(k, v, free_text)?;
-    }
-    Ok(())
-}
-
-fn controls_in(at: &str, v: &Value, free_text: bool) -> Result<(), Invalid> {
-    let refused = |c: char| c.is_control() && !(free_text && matches!(c, '\n' | '\r' | '\t'));
-    let bad = |c: char| {
-        Err(Invalid {
-            argument: at.to_string(),
-            problem: if free_text {
-                format!(
-                    "contains the control character U+{:04X}; free text may hold line breaks and \
-                     tabs but no other control characters (NUL, escape sequences …)",
-                    c as u32
-                )
-            } else {
-                format!(
-                    "contains the control character U+{:04X}; control characters (line breaks, \
-                     NUL, escape sequences …) are not allowed in an argument that names something",
-                    c as u32
-                )
-            },
-        })
-    };
-    match v {
-        Value::String(s) => match s.chars().find(|&c| refused(c)) {
-            Some(c) => bad(c),
-            None => Ok(()),
+    crate::ops::check_control_characters(schema, args).map_err(|e| match e {
+        crate::Error::InvalidInput { argument, problem } => Invalid { argument, problem },
+        other => Invalid {
+            argument: "arguments".into(),
+            problem: other.to_string(),
         },
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, x)| controls_in(&format!("{at}[{i}]"), x, free_text)),
-        Value::Object(m) => m.iter().try_for_each(|(k, x)| {
-            let path = format!("{at}.{k}");
-            if let Some(c) = k.chars().find(|&c| c.is_control()) {
-                return Err(Invalid {
-                    argument: path,
-                    problem: format!(
-                        "the member name contains the control character U+{:04X}",
-                        c as u32
-                    ),
-                });
-            }
-            controls_in(&path, x, free_text)
-        }),
-        _ => Ok(()),
-    }
+    })
 }
 
 /// Validates the arguments object of a tool call.
@@ -360,6 +286,7 @@ fn check(at: &str, s: &Value, v: &Value) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn schema() -> Map<String, Value> {
         json!({"type": "object", "additionalProperties": false, "required": ["id"], "properties": {

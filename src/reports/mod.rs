@@ -71,6 +71,16 @@ impl Progress {
         }
     }
 
+    /// Whether notifications are sent (the client asked for them with a progress token).
+    pub fn is_reporting(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// The last value sent (0 before the first notification).
+    pub async fn current(&self) -> f64 {
+        self.last.lock().await.unwrap_or(0.0)
+    }
+
     /// Reports progress (ignored without a token).
     pub async fn report(&self, progress: f64, total: Option<f64>, message: String) {
         let Some((peer, token)) = &self.target else {

@@ -448,8 +448,9 @@ impl Report {
     }
 }
 
-/// The members of a JSON object sorted by key: VirusTotal's maps have no meaningful order and
-/// the typed client may not keep theirs, so reports sort them to stay deterministic.
+/// The members of a JSON object sorted by key: the order of VirusTotal's maps (engine results,
+/// sandbox verdicts) carries no meaning, so reports sort them and the same object always renders
+/// the same way.
 pub fn sorted(v: Option<&Value>) -> Vec<(&String, &Value)> {
     let mut m: Vec<(&String, &Value)> = v
         .and_then(Value::as_object)

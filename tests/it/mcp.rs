@@ -1,73 +1,20 @@
 //! The MCP server through a real rmcp client over an in-process duplex: initialize, tools/list
 //! under several flag combinations, tools/call for every generated tool against a mock
-//! VirusTotal, error results for bad or hidden calls, and the committed tool snapshot.
+//! VirusTotal, error results for bad or hidden calls, and the committed tool snapshots (one file
+//! per tool in `tests/snapshots/tools/`).
 
+// The MCP helpers live in `crate::support::mcp`; other test files import them from here.
+pub use crate::support::mcp::{all_tiers, call, config, connect, everything, sha256_hex, text};
+
+use crate::support::snapshots::{assert_dir, pretty_json};
 use crate::support::{TEST_KEY, mock_vt, resolve, sample_call, sample_instance, spec_op};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
-use vtmcp::config::{Config, SelectionInput, selection};
+use std::collections::{BTreeMap, BTreeSet};
+use vtmcp::config::Config;
 use vtmcp::mcp::VtServer;
 use vtmcp::ops::OPERATIONS;
 use wiremock::{Mock, ResponseTemplate, matchers};
-
-/// Every tier and licence beyond `public` (the catalog's list, public first).
-pub fn all_tiers() -> &'static [&'static str] {
-    &vtmcp::mcp::catalog::TIERS[1..]
-}
-
-pub fn config(base: &str, toolsets: &[&str], tiers: &[&str], submit: bool, write: bool) -> Config {
-    Config {
-        api_key: Some(vtmcp::ApiKey::new(TEST_KEY)),
-        base_url: base.to_string(),
-        selection: selection(&SelectionInput {
-            toolsets: toolsets.iter().map(|s| s.to_string()).collect(),
-            tools: vec![],
-            tiers: tiers.iter().map(|s| s.to_string()).collect(),
-            allow_submit: submit,
-            allow_write: write,
-        })
-        .unwrap(),
-        // Tests pace nothing unless they test pacing.
-        rate_limit: Some(vtmcp::client::RateLimit::unlimited()),
-        ..Config::default()
-    }
-}
-
-pub fn everything(base: &str) -> Config {
-    config(base, &["all"], all_tiers(), true, true)
-}
-
-pub async fn connect(config: &Config) -> RunningService<RoleClient, ()> {
-    let server = VtServer::new(config).unwrap();
-    let (s, c) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(s).await {
-            let _ = running.waiting().await;
-        }
-    });
-    ().serve(c).await.unwrap()
-}
-
-pub async fn call(
-    client: &RunningService<RoleClient, ()>,
-    name: &str,
-    args: Value,
-) -> CallToolResult {
-    let params = CallToolRequestParams::new(name.to_string())
-        .with_arguments(args.as_object().cloned().unwrap_or_default());
-    client.call_tool(params).await.unwrap()
-}
-
-pub fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 #[tokio::test]
 async fn initialize_reports_the_server_and_instructions() {
@@ -217,11 +164,6 @@ async fn every_generated_tool_calls_virustotal_through_mcp() {
         failures.len(),
         failures.join("\n")
     );
-}
-
-pub fn sha256_hex(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
 }
 
 #[tokio::test]
@@ -484,7 +426,7 @@ async fn oversized_results_are_cut_to_the_budget_with_a_note() {
 async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
     let server = VtServer::new(&everything("http://127.0.0.1:9")).unwrap();
     let toolsets = vtmcp::mcp::catalog::toolset_names();
-    let mut snapshot = vec![];
+    let mut snapshots = BTreeMap::new();
     for e in server.entries() {
         let t = e.tool();
         let name = t.name.as_ref();
@@ -535,7 +477,21 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
         let mut v = serde_json::to_value(t).unwrap();
         v["_vtmcp"] = json!({"toolset": m.toolset, "tier": m.tier, "permission": m.permission,
             "method": e.op.map(|o| o.method), "path": e.op.map(|o| o.path)});
-        snapshot.push(v);
+        if let Some(c) = e.composite {
+            // What a composite calls (the registry's `calls`), as `vtmcp tools --json` shows it;
+            // COVERAGE.md is rendered from this.
+            v["_vtmcp"]["calls"] = c
+                .calls
+                .iter()
+                .map(|id| {
+                    let o = vtmcp::ops::OperationMeta::find(id)
+                        .unwrap_or_else(|| panic!("{name} calls unknown operation {id}"));
+                    json!({"operation": o.id, "method": o.method, "path": o.path})
+                })
+                .collect();
+        }
+        let previous = snapshots.insert(name.to_string(), pretty_json(&v));
+        assert!(previous.is_none(), "{name}: two tools of that name");
     }
     // Context budgets: every tool with every permission ≤ 40,000 tokens; `default` ≤ 3,000
     // (≈ 4 characters per token of compact JSON, as a client receives them).
@@ -567,16 +523,17 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
         default.len(),
         tokens(&default)
     );
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/tools.json");
-    let fresh = serde_json::to_string_pretty(&snapshot).unwrap() + "\n";
-    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
-        std::fs::write(path, &fresh).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        committed == fresh,
-        "tests/snapshots/tools.json is stale: review the change, then run `UPDATE_SNAPSHOTS=1 cargo test --test it tool_snapshot` (or `cargo xtask codegen`)"
+    // One file per tool, keys sorted: a change shows as a diff naming the tool, and a tool that
+    // is gone leaves a file that fails the check until the update deletes it.
+    assert_dir(
+        std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/snapshots/tools"
+        )),
+        "json",
+        &snapshots,
+        "tool",
+        "`UPDATE_SNAPSHOTS=1 cargo test --test it tool_snapshot` or `cargo xtask codegen`",
     );
 }
 

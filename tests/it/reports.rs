@@ -153,7 +153,7 @@ async fn summary_reports_cost_one_request_and_match_their_snapshots() {
                 "{}/tests/snapshots/reports/{snap}.{ext}",
                 env!("CARGO_MANIFEST_DIR")
             );
-            if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+            if crate::support::snapshots::updating() {
                 std::fs::write(&path, &body).unwrap();
             } else {
                 let committed = std::fs::read_to_string(&path).unwrap_or_default();

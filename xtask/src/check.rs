@@ -4,7 +4,7 @@
 //! Each problem carries the JSON pointer of the offending value and, where there is one, the
 //! operation it belongs to (`id (METHOD path)`).
 
-use crate::composite::COMPOSITE_TOOLS;
+use crate::composite::composite_tools;
 use crate::spec::{
     EVIDENCE_STATUSES, METHODS, Operation, PERMISSIONS, Spec, TIERS, escape_pointer, path_params,
 };
@@ -388,14 +388,14 @@ impl Checker<'_> {
             ),
         }
         if op.is_tool()
-            && let Some(c) = COMPOSITE_TOOLS.iter().find(|c| c.name == op.id)
+            && let Some(c) = composite_tools().iter().find(|c| c.name == op.id)
         {
             self.op_error(
                 op,
                 "/operationId",
                 format!(
                     "`{}` is exposed as an MCP tool, but a hand-written composite tool has that name too \
-                     (xtask/src/composite.rs); tool names must be unique: exclude the operation with \
+                     (src/reports, `COMPOSITES`); tool names must be unique: exclude the operation with \
                      `x-vt-tool-excluded: <reason>` or rename one of them",
                     c.name
                 ),

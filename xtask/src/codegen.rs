@@ -2,7 +2,9 @@
 //! (with `--check`) verifies that they are fresh without touching them.
 //!
 //! Each artefact is produced independently, so one that cannot be generated (a README without
-//! its markers) is reported while the others are still written.
+//! its markers) is reported while the others are still written. The tool snapshots in
+//! `tests/snapshots/tools/` come last: the vtmcp test that owns them is run through cargo
+//! ([`tool_snapshots`]).
 
 use crate::render;
 use crate::spec::{Operation, Spec};
@@ -32,7 +34,7 @@ pub struct Artefact {
 pub fn artefacts(root: &Path) -> Result<Vec<Artefact>, String> {
     let spec = Spec::load(&root.join(SPEC))?;
     let ops = spec.operations();
-    let mut all = vec![
+    Ok(vec![
         Artefact {
             path: "spec/operations.txt".into(),
             content: Ok(render::operations_txt(&ops)),
@@ -45,43 +47,130 @@ pub fn artefacts(root: &Path) -> Result<Vec<Artefact>, String> {
             path: "README.md".into(),
             content: readme(root, &spec, &ops),
         },
-    ];
-    all.extend(tool_snapshot(root, &spec, &ops));
-    Ok(all)
+    ])
 }
 
-/// Tool snapshot step: `tests/snapshots/tools.json`, the MCP tool list (names, descriptions,
-/// input schemas, annotations) committed so that reviewers see every change to what clients
-/// are offered.
+/// The committed tool snapshots, relative to the root: one pretty-printed JSON file per MCP tool
+/// (name, title, description, input and output schemas, annotations, toolset, tier and
+/// permission), so that reviewers see every change to what clients are offered, tool by tool.
+pub const TOOL_SNAPSHOTS: &str = "tests/snapshots/tools";
+/// The vtmcp test (a name filter for the `it` test binary) that checks the tool snapshots, and
+/// with `UPDATE_SNAPSHOTS=1` rewrites them.
+pub const TOOL_SNAPSHOT_TEST: &str = "tool_snapshot";
+/// What that test's failure says when a snapshot is stale, missing or left over (as opposed to a
+/// broken invariant or a build failure, which `codegen` cannot fix).
+pub const TOOL_SNAPSHOTS_STALE: &str = "tool snapshots in tests/snapshots/tools/ are stale";
+/// How many lines of the test's output `--check` shows from its start, and from its end (where
+/// the list of stale tools is).
+const OUTPUT_HEAD: usize = 160;
+const OUTPUT_TAIL: usize = 40;
+
+/// What the tool snapshot step found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ToolSnapshots {
+    /// `root` is not a vtmcp checkout (no vtmcp `Cargo.toml` or no `tests/it/mcp.rs`): nothing
+    /// to check, as for the temporary roots of the xtask tests.
+    NotHere,
+    /// Every snapshot is fresh: in write mode, after writing the lines listed (`updated …`,
+    /// `added …`, `removed …`; none when nothing changed).
+    Fresh(Vec<String>),
+    /// `--check` only: a snapshot is stale, missing or left over; the test's diff and list.
+    Stale(String),
+    /// The snapshots could not be checked or written (the build or another assertion of the
+    /// test failed, or the test did not run): why.
+    Failed(String),
+}
+
+/// Tool snapshot step for `root`: checks `tests/snapshots/tools/` (`check`), or refreshes it.
 ///
-/// The tool definitions are built inside the vtmcp crate (its build script and `src/mcp`),
-/// which this crate does not link, so the snapshot is not an [`Artefact`] here: the vtmcp test
-/// `tool_snapshot_is_current_and_every_tool_keeps_the_invariants` checks it on every
-/// `cargo test`, and [`refresh_tool_snapshot`] rewrites it when `codegen` runs for real.
-pub fn tool_snapshot(_root: &Path, _spec: &Spec, _ops: &[Operation]) -> Option<Artefact> {
-    None
-}
-
-/// Rewrites `tests/snapshots/tools.json` by running the snapshot test in update mode. Only for a
-/// real checkout (the repository's own Cargo.toml with the `it` test), never in `--check`.
-pub fn refresh_tool_snapshot(root: &Path) -> Result<(), String> {
+/// The tool definitions are built inside the vtmcp crate (its build script and `src/mcp`), which
+/// this crate does not link (it must run while that crate does not build), so the snapshots are
+/// not an [`Artefact`]: the vtmcp test
+/// `tool_snapshot_is_current_and_every_tool_keeps_the_invariants` produces them, and this step
+/// runs it through cargo with `UPDATE_SNAPSHOTS=0` (check: the test writes nothing and fails on
+/// a stale, missing or left-over file) or `UPDATE_SNAPSHOTS=1` (write).
+pub fn tool_snapshots(root: &Path, check: bool) -> ToolSnapshots {
     let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
     if !manifest.contains("name = \"vtmcp\"") || !root.join("tests/it/mcp.rs").exists() {
-        return Ok(());
+        return ToolSnapshots::NotHere;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["test", "-q", "-p", "vtmcp", "--test", "it", "tool_snapshot"])
-        .env("UPDATE_SNAPSHOTS", "1")
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        println!("refreshed tests/snapshots/tools.json");
-        Ok(())
-    } else {
-        Err("the tool snapshot could not be refreshed (cargo test failed)".into())
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args([
+        "test",
+        "-q",
+        "-p",
+        "vtmcp",
+        "--test",
+        "it",
+        TOOL_SNAPSHOT_TEST,
+    ])
+    .env("UPDATE_SNAPSHOTS", if check { "0" } else { "1" })
+    // expectorate's own switch would let the checking test write: the test refuses it.
+    .env_remove("EXPECTORATE")
+    // A failed assertion's backtrace would bury the diff and the list of stale tools.
+    .env("RUST_BACKTRACE", "0")
+    .current_dir(root);
+    if !check {
+        // The test prints the files it writes; a passing test's output is shown only so.
+        cmd.args(["--", "--nocapture"]);
     }
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => return ToolSnapshots::Failed(format!("cannot run cargo: {e}")),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        if !stdout.lines().any(|l| {
+            l.strip_prefix("test result: ok. ")
+                .is_some_and(|r| !r.starts_with("0 passed"))
+        }) {
+            return ToolSnapshots::Failed(format!(
+                "no test matching `{TOOL_SNAPSHOT_TEST}` ran in the `it` test binary"
+            ));
+        }
+        let written = stdout
+            .lines()
+            .filter(|l| {
+                ["added ", "updated ", "removed "]
+                    .iter()
+                    .any(|p| l.starts_with(&format!("{p}{TOOL_SNAPSHOTS}/")))
+            })
+            .map(str::to_string)
+            .collect();
+        return ToolSnapshots::Fresh(written);
+    }
+    if check && stdout.contains(TOOL_SNAPSHOTS_STALE) {
+        // The test's own output: a diff per stale file, then the list of stale tools.
+        ToolSnapshots::Stale(excerpt(&stdout))
+    } else {
+        // Cargo's output too: a build error is there.
+        ToolSnapshots::Failed(format!(
+            "`cargo test -p vtmcp --test it {TOOL_SNAPSHOT_TEST}` failed:\n{}",
+            excerpt(&format!("{stdout}{stderr}"))
+        ))
+    }
+}
+
+/// The first and last lines of a long output, indented.
+fn excerpt(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    let mut out = String::new();
+    let mut push = |l: &str| out.push_str(&format!("  {l}\n"));
+    if lines.len() <= OUTPUT_HEAD + OUTPUT_TAIL {
+        lines.iter().for_each(|l| push(l));
+    } else {
+        lines[..OUTPUT_HEAD].iter().for_each(|l| push(l));
+        push(&format!(
+            "… {} lines cut …",
+            lines.len() - OUTPUT_HEAD - OUTPUT_TAIL
+        ));
+        lines[lines.len() - OUTPUT_TAIL..]
+            .iter()
+            .for_each(|l| push(l));
+    }
+    out
 }
 
 /// README.md with the region between the markers replaced by the toolset tables.
@@ -186,9 +275,21 @@ pub fn run(root: &Path, check: bool) -> bool {
             }
         }
     }
-    if !check && let Err(e) = refresh_tool_snapshot(root) {
-        eprintln!("error: tests/snapshots/tools.json: {e}");
-        failed.push("tests/snapshots/tools.json".into());
+    let snapshots = format!("{TOOL_SNAPSHOTS}/");
+    match tool_snapshots(root, check) {
+        ToolSnapshots::NotHere => {}
+        ToolSnapshots::Fresh(written) if written.is_empty() => {
+            println!("{snapshots} is up to date")
+        }
+        ToolSnapshots::Fresh(written) => written.iter().for_each(|l| println!("{l}")),
+        ToolSnapshots::Stale(output) => {
+            eprintln!("stale: {snapshots}\n{output}");
+            stale.push(snapshots);
+        }
+        ToolSnapshots::Failed(e) => {
+            eprintln!("error: {snapshots}: {e}");
+            failed.push(snapshots);
+        }
     }
     if !stale.is_empty() {
         eprintln!(
@@ -287,6 +388,29 @@ mod tests {
         );
         let err = splice_region(&format!("{BEGIN_MARKER}\n"), "x\n").unwrap_err();
         assert!(err.contains("is missing"), "{err}");
+    }
+
+    #[test]
+    fn a_long_test_output_keeps_its_start_and_its_end() {
+        let short = excerpt("a\nb\n");
+        assert_eq!(short, "  a\n  b\n");
+        let long: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        let cut = excerpt(&long);
+        assert_eq!(cut.lines().count(), OUTPUT_HEAD + 1 + OUTPUT_TAIL);
+        assert!(cut.starts_with("  line 0\n"), "{cut}");
+        assert!(cut.contains(&format!(
+            "… {} lines cut …",
+            1000 - OUTPUT_HEAD - OUTPUT_TAIL
+        )));
+        assert!(cut.ends_with("  line 999\n"), "{cut}");
+    }
+
+    #[test]
+    fn a_root_that_is_not_a_vtmcp_checkout_has_no_tool_snapshots() {
+        let dir = std::env::temp_dir().join(format!("xtask-no-snapshots-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(tool_snapshots(&dir, true), ToolSnapshots::NotHere);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,132 +1,74 @@
-//! The hand-written ("composite") MCP tools and the VirusTotal endpoints each one calls.
-//!
-//! KEEP IN SYNC WITH `src/mcp`: this list is written by hand from the composite tools'
-//! implementation. When a composite tool is added, removed or starts calling another endpoint,
-//! update [`COMPOSITE_TOOLS`] and run `cargo xtask codegen` (COVERAGE.md and the README list
-//! them). A test checks that every endpoint named here exists in the spec.
+//! The hand-written ("composite") MCP tools and the operations each one calls, as the server's
+//! registry (`vtmcp::reports::COMPOSITES`) declares them. The xtask does not link the server:
+//! it reads the committed tool snapshots (`tests/snapshots/tools/<tool>.json`, written from the
+//! registry by the `it` test `tool_snapshot…` and kept fresh by `cargo xtask codegen --check`),
+//! whose `_vtmcp.calls` lists each composite's operations. There is no second list to keep in
+//! step.
+
+use std::path::Path;
+use std::sync::OnceLock;
 
 /// A composite MCP tool.
+#[derive(Debug, Clone)]
 pub struct CompositeTool {
     /// The MCP tool name.
-    pub name: &'static str,
-    /// What it does, in a few words.
-    pub purpose: &'static str,
+    pub name: String,
+    /// What it does (the tool's description).
+    pub purpose: String,
     /// `(METHOD, path)` of every endpoint it may call, as written in the spec.
-    pub endpoints: &'static [(&'static str, &'static str)],
+    pub endpoints: Vec<(String, String)>,
 }
 
-/// Every composite tool. KEEP IN SYNC WITH `src/mcp`.
-pub const COMPOSITE_TOOLS: &[CompositeTool] = &[
-    CompositeTool {
-        name: "get_file_report",
-        purpose: "file report with embedded relationships (`?relationships=`); at full depth, each relationship fetched",
-        endpoints: &[
-            ("GET", "/files/{id}"),
-            ("GET", "/files/{id}/{relationship}"),
-        ],
-    },
-    CompositeTool {
-        name: "get_url_report",
-        purpose: "URL report with its relationships",
-        endpoints: &[("GET", "/urls/{id}"), ("GET", "/urls/{id}/{relationship}")],
-    },
-    CompositeTool {
-        name: "get_domain_report",
-        purpose: "domain report with its relationships",
-        endpoints: &[
-            ("GET", "/domains/{domain}"),
-            ("GET", "/domains/{domain}/{relationship}"),
-        ],
-    },
-    CompositeTool {
-        name: "get_ip_report",
-        purpose: "IP address report with its relationships",
-        endpoints: &[
-            ("GET", "/ip_addresses/{ip}"),
-            ("GET", "/ip_addresses/{ip}/{relationship}"),
-        ],
-    },
-    CompositeTool {
-        name: "get_file_relationship",
-        purpose: "objects related to a file through one relationship",
-        endpoints: &[("GET", "/files/{id}/{relationship}")],
-    },
-    CompositeTool {
-        name: "get_url_relationship",
-        purpose: "objects related to a URL through one relationship",
-        endpoints: &[("GET", "/urls/{id}/{relationship}")],
-    },
-    CompositeTool {
-        name: "get_domain_relationship",
-        purpose: "objects related to a domain through one relationship",
-        endpoints: &[("GET", "/domains/{domain}/{relationship}")],
-    },
-    CompositeTool {
-        name: "get_ip_relationship",
-        purpose: "objects related to an IP address through one relationship",
-        endpoints: &[("GET", "/ip_addresses/{ip}/{relationship}")],
-    },
-    CompositeTool {
-        name: "scan_url",
-        purpose: "submits a URL and polls its analysis",
-        endpoints: &[
-            ("POST", "/urls"),
-            ("GET", "/analyses/{id}"),
-            ("GET", "/urls/{id}"),
-        ],
-    },
-    CompositeTool {
-        name: "scan_file",
-        purpose: "uploads a local file (through an upload URL above 32 MB) and polls its analysis",
-        endpoints: &[
-            ("GET", "/files/{id}"),
-            ("POST", "/files"),
-            ("GET", "/files/upload_url"),
-            ("GET", "/analyses/{id}"),
-        ],
-    },
-    CompositeTool {
-        name: "get_threat_actor",
-        purpose: "one threat actor (a collection of that type)",
-        endpoints: &[
-            ("GET", "/collections/{id}"),
-            ("GET", "/collections"),
-            ("GET", "/threat_actors/{id}"),
-        ],
-    },
-    CompositeTool {
-        name: "list_threat_actors",
-        purpose: "threat actors (collections of that type)",
-        endpoints: &[("GET", "/collections"), ("GET", "/threat_actors")],
-    },
-    CompositeTool {
-        name: "get_malware_family",
-        purpose: "one malware family (a collection of that type)",
-        endpoints: &[("GET", "/collections/{id}"), ("GET", "/collections")],
-    },
-    CompositeTool {
-        name: "list_malware_families",
-        purpose: "malware families (collections of that type)",
-        endpoints: &[("GET", "/collections")],
-    },
-    CompositeTool {
-        name: "get_campaign",
-        purpose: "one campaign (a collection of that type)",
-        endpoints: &[("GET", "/collections/{id}"), ("GET", "/collections")],
-    },
-    CompositeTool {
-        name: "list_campaigns",
-        purpose: "campaigns (collections of that type)",
-        endpoints: &[("GET", "/collections")],
-    },
-    CompositeTool {
-        name: "triage_iocs",
-        purpose: "verdicts for a batch of hashes, URLs, domains and IP addresses",
-        endpoints: &[
-            ("GET", "/files/{id}"),
-            ("GET", "/urls/{id}"),
-            ("GET", "/domains/{domain}"),
-            ("GET", "/ip_addresses/{ip}"),
-        ],
-    },
-];
+/// The composite tools of the repository this xtask belongs to, read once.
+pub fn composite_tools() -> &'static [CompositeTool] {
+    static TOOLS: OnceLock<Vec<CompositeTool>> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        read(&crate::repo_root().join("tests/snapshots/tools")).unwrap_or_else(|e| {
+            eprintln!("warning: {e}; composite tools are left out");
+            Vec::new()
+        })
+    })
+}
+
+/// The composite tools described in a directory of tool snapshots, sorted by name.
+pub fn read(dir: &Path) -> Result<Vec<CompositeTool>, String> {
+    let mut out = vec![];
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let Some(calls) = v.pointer("/_vtmcp/calls").and_then(|c| c.as_array()) else {
+            continue;
+        };
+        let s = |p: &str| {
+            v.pointer(p)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push(CompositeTool {
+            name: s("/name"),
+            purpose: s("/description"),
+            endpoints: calls
+                .iter()
+                .map(|c| {
+                    let f = |k: &str| {
+                        c.get(k)
+                            .and_then(|x| x.as_str())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    (f("method"), f("path"))
+                })
+                .collect(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

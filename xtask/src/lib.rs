@@ -5,7 +5,8 @@
 //! - `spec import-metadata FILE`: relationship names from a saved `GET /metadata` ([`metadata`]);
 //! - `codegen [--check]`: refreshes or verifies the committed artefacts derived from the spec
 //!   ([`codegen`], rendered by [`render`]);
-//! - `bench [--quick] [--out FILE]`: builds the release binary and benchmarks it ([`bench`]).
+//! - `bench [--quick] [--out FILE]`: builds the release binary and benchmarks it ([`bench`]);
+//! - `layers`: no module of the crate refers to a layer above it ([`layers`]).
 //!
 //! The crate is a library plus a thin binary so that its tests can call it directly.
 
@@ -14,6 +15,7 @@ pub mod check;
 pub mod codegen;
 pub mod composite;
 pub mod diff;
+pub mod layers;
 pub mod metadata;
 pub mod render;
 pub mod spec;

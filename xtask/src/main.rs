@@ -35,6 +35,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Check that no module of the crate refers to a layer above it.
+    Layers,
     /// Build the release binary and benchmark it against a local mock VirusTotal; print the
     /// figures and write them to BENCHMARKS.md.
     Bench {
@@ -79,6 +81,23 @@ fn main() -> ExitCode {
     let ok = match cli.command {
         Command::Codegen { check, root } => codegen::run(&root.unwrap_or_else(repo_root), check),
         Command::Bench { quick, out } => bench::run(&bench::Options { quick, out }),
+        Command::Layers => match xtask::layers::check(&repo_root().join("src")) {
+            Ok(problems) if problems.is_empty() => {
+                println!(
+                    "layers: OK ({} known back-edges left, see xtask/src/layers.rs)",
+                    xtask::layers::KNOWN_BACK_EDGES.len()
+                );
+                true
+            }
+            Ok(problems) => {
+                problems.iter().for_each(|p| eprintln!("error: {p}"));
+                false
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                false
+            }
+        },
         Command::Spec { command } => match command {
             SpecCommand::Check { spec } => spec_check(&default_spec(spec)),
             SpecCommand::Diff { old, new } => spec_diff(&old, &new),

@@ -2,7 +2,7 @@
 //! toolset tables. Pure functions of the spec, so the output is deterministic: document order for
 //! operations, declared order for tags, fixed order for tiers and permissions.
 
-use crate::composite::COMPOSITE_TOOLS;
+use crate::composite::composite_tools;
 use crate::spec::{FREE_FORM_SCHEMAS, Operation, PERMISSIONS, Response, Spec, TIERS, path_shape};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -140,7 +140,7 @@ pub fn readme_toolsets(spec: &Spec, ops: &[Operation]) -> String {
     let _ = writeln!(
         out,
         ". {} written by hand come on top.",
-        plural(COMPOSITE_TOOLS.len(), "composite tool", "composite tools")
+        plural(composite_tools().len(), "composite tool", "composite tools")
     );
     out.push('\n');
     out.push_str("| toolset | tools | tool names |\n| --- | ---: | --- |\n");
@@ -155,13 +155,13 @@ pub fn readme_toolsets(spec: &Spec, ops: &[Operation]) -> String {
         }
         let _ = writeln!(out, "| `{cat}` | {} | {} |", names.len(), names.join(", "));
     }
-    let composite: Vec<String> = COMPOSITE_TOOLS
+    let composite: Vec<String> = composite_tools()
         .iter()
         .map(|c| format!("`{}`", c.name))
         .collect();
     let _ = writeln!(
         out,
-        "\nComposite tools (hand-written in `src/mcp`, several calls each): {}.\n",
+        "\nComposite tools (hand-written in `src/reports`, several calls each): {}.\n",
         composite.join(", ")
     );
     out.push_str("Generated tools by tier (which key can call them) and permission (what the server must be allowed to do):\n\n");
@@ -398,7 +398,7 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
         out,
         "Besides the generated tools, the server has {} (below).",
         plural(
-            COMPOSITE_TOOLS.len(),
+            composite_tools().len(),
             "hand-written composite tool",
             "hand-written composite tools"
         )
@@ -503,11 +503,12 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
 
     out.push_str(
         "\n## Composite tools\n\n\
-         Hand-written MCP tools in `src/mcp` that combine several calls into one answer. This list is \
-         kept by hand in `xtask/src/composite.rs`.\n\n\
+         Hand-written MCP tools in `src/reports` that combine several calls into one answer. Each \
+         one declares the operations it may call in the registry (`vtmcp::reports::COMPOSITES`); \
+         `vtmcp tools --json` shows them too.\n\n\
          | tool | what it does | endpoints it calls |\n| --- | --- | --- |\n",
     );
-    for c in COMPOSITE_TOOLS {
+    for c in composite_tools() {
         let endpoints: Vec<String> = c
             .endpoints
             .iter()
@@ -521,7 +522,7 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
             out,
             "| `{}` | {} | {} |",
             c.name,
-            cell(c.purpose),
+            cell(&c.purpose),
             endpoints.join("<br>")
         );
     }

@@ -1,11 +1,8 @@
-//! Shared test helpers: the parsed spec, sample values derived from schemas, and a mock
-//! VirusTotal that names the requests it did not expect.
+//! The parsed spec and sample values derived from its schemas: instances that fill every typed
+//! field, tool arguments, and the request a sample call must produce.
 
 use serde_json::{Map, Value, json};
 use std::sync::OnceLock;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
-
-pub const TEST_KEY: &str = "test-key-0123456789abcdef";
 
 pub fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
@@ -139,38 +136,6 @@ pub fn strip_nulls(v: &Value) -> Value {
     }
 }
 
-struct NotMocked;
-impl Respond for NotMocked {
-    fn respond(&self, r: &Request) -> ResponseTemplate {
-        ResponseTemplate::new(418).set_body_json(json!({
-            "error": {"code": "NotMocked", "message": format!("{} {} was not mocked", r.method, r.url)}
-        }))
-    }
-}
-
-/// A mock server with a lowest-priority catch-all that answers 418 "… was not mocked".
-pub async fn mock_vt() -> MockServer {
-    let server = MockServer::start().await;
-    install_catch_all(&server).await;
-    server
-}
-
-pub async fn install_catch_all(server: &MockServer) {
-    Mock::given(any())
-        .respond_with(NotMocked)
-        .with_priority(u8::MAX)
-        .mount(server)
-        .await;
-}
-
-pub fn client_for(server: &MockServer) -> vtmcp::Client {
-    vtmcp::Client::builder()
-        .api_key(TEST_KEY)
-        .base_url(server.uri())
-        .build()
-        .unwrap()
-}
-
 pub fn encode_segment(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -223,37 +188,4 @@ pub fn sample_call(
         }
     }
     (args, path, query)
-}
-
-/// Set by `.ci/run`: a test that would be skipped because something it needs is absent fails
-/// instead (CI has everything; a user's fresh clone may not).
-pub const REQUIRE_ALL: &str = "VTMCP_TESTS_REQUIRE_ALL";
-
-/// Skips the calling test with a printed reason, or fails it when [`REQUIRE_ALL`] is set.
-/// Returns `None` so callers can write `let Some(x) = … else { return skip(…) }`.
-pub fn skip<T>(why: &str) -> Option<T> {
-    if std::env::var_os(REQUIRE_ALL).is_some_and(|v| v != "0") {
-        panic!("{why}, and {REQUIRE_ALL} is set (CI): this test must run");
-    }
-    eprintln!("SKIPPED: {why} (set {REQUIRE_ALL}=1 to make this a failure)");
-    None
-}
-
-/// The shared fixtures folder (`../shared/fixtures/vt` from the repository root, or
-/// `VTMCP_SHARED_FIXTURES`), or a skip saying why there is none.
-pub fn shared_fixtures(sub: &str) -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("VTMCP_SHARED_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/vt")
-        });
-    let dir = base.join(sub);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        skip(&format!(
-            "{} is absent (a fresh clone has no ../shared)",
-            dir.display()
-        ))
-    }
 }

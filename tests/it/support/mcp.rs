@@ -1,0 +1,71 @@
+//! MCP helpers: a server configuration, an rmcp client connected to an in-process server over a
+//! duplex, tool calls and their text. `crate::mcp` re-exports them under their old paths.
+
+use super::TEST_KEY;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use vtmcp::config::{Config, SelectionInput, selection};
+use vtmcp::mcp::VtServer;
+
+/// Every tier and licence beyond `public` (the catalog's list, public first).
+pub fn all_tiers() -> &'static [&'static str] {
+    &vtmcp::mcp::catalog::TIERS[1..]
+}
+
+pub fn config(base: &str, toolsets: &[&str], tiers: &[&str], submit: bool, write: bool) -> Config {
+    Config {
+        api_key: Some(vtmcp::ApiKey::new(TEST_KEY)),
+        base_url: base.to_string(),
+        selection: selection(&SelectionInput {
+            toolsets: toolsets.iter().map(|s| s.to_string()).collect(),
+            tools: vec![],
+            tiers: tiers.iter().map(|s| s.to_string()).collect(),
+            allow_submit: submit,
+            allow_write: write,
+        })
+        .unwrap(),
+        // Tests pace nothing unless they test pacing.
+        rate_limit: Some(vtmcp::client::RateLimit::unlimited()),
+        ..Config::default()
+    }
+}
+
+pub fn everything(base: &str) -> Config {
+    config(base, &["all"], all_tiers(), true, true)
+}
+
+pub async fn connect(config: &Config) -> RunningService<RoleClient, ()> {
+    let server = VtServer::new(config).unwrap();
+    let (s, c) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(s).await {
+            let _ = running.waiting().await;
+        }
+    });
+    ().serve(c).await.unwrap()
+}
+
+pub async fn call(
+    client: &RunningService<RoleClient, ()>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
+    let params = CallToolRequestParams::new(name.to_string())
+        .with_arguments(args.as_object().cloned().unwrap_or_default());
+    client.call_tool(params).await.unwrap()
+}
+
+pub fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
