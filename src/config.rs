@@ -236,40 +236,21 @@ pub fn api_key_from_env() -> Result<Option<ApiKey>, String> {
 /// nothing else (surrounding whitespace is trimmed). Messages never contain the key. Warns (on
 /// stderr, via tracing) when the file is readable by other users.
 pub fn api_key_from_file(var: &str, path: &std::path::Path) -> Result<ApiKey, String> {
-    use std::io::Read;
+    use crate::files::{SmallFileError, read_small_regular_file};
     let shown = path.display();
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        // Opening a FIFO for reading would wait for a writer; with O_NONBLOCK it does not (and
-        // a regular file ignores the flag).
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-    }
-    let file = options
-        .open(path)
-        .map_err(|e| format!("{var}={shown}: cannot open it: {e}"))?;
-    // The type of what was opened, not of what the path named a moment before.
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("{var}={shown}: cannot read it: {e}"))?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file (a FIFO, socket or device?)"
-        };
-        return Err(format!(
-            "{var}={shown} is {what}; it must name a regular file holding only the API key"
-        ));
-    }
-    if meta.len() > MAX_KEY_FILE_BYTES {
-        return Err(format!(
-            "{var}={shown} is {} bytes; a key file holds only the key (at most {MAX_KEY_FILE_BYTES} bytes)",
-            meta.len()
-        ));
-    }
+    let (bytes, meta) = read_small_regular_file(path, MAX_KEY_FILE_BYTES).map_err(|e| match e {
+        SmallFileError::Open(e) => format!("{var}={shown}: cannot open it: {e}"),
+        SmallFileError::Read(e) => format!("{var}={shown}: cannot read it: {e}"),
+        SmallFileError::Directory => format!(
+            "{var}={shown} is a directory; it must name a regular file holding only the API key"
+        ),
+        SmallFileError::NotRegular => format!(
+            "{var}={shown} is not a regular file (a FIFO, socket or device?); it must name a regular file holding only the API key"
+        ),
+        SmallFileError::TooLarge => format!(
+            "{var}={shown} is larger than {MAX_KEY_FILE_BYTES} bytes; a key file holds only the key"
+        ),
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -277,15 +258,8 @@ pub fn api_key_from_file(var: &str, path: &std::path::Path) -> Result<ApiKey, St
             tracing::warn!("{var} {shown} is readable by other users; chmod 600 it");
         }
     }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{var}={shown}: cannot read it: {e}"))?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(format!(
-            "{var}={shown} is larger than {MAX_KEY_FILE_BYTES} bytes; a key file holds only the key"
-        ));
-    }
+    #[cfg(not(unix))]
+    let _ = meta;
     let text = String::from_utf8(bytes)
         .map_err(|_| format!("{var}={shown} is not text (UTF-8); it must hold only the API key"))?;
     let key = text.trim();

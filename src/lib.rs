@@ -32,6 +32,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod mcp;
 pub mod ops;

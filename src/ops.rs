@@ -443,12 +443,7 @@ pub async fn call_json(
     id: &str,
     args: Map<String, Value>,
 ) -> Result<Output, Error> {
-    let op = OperationMeta::find(id).ok_or_else(|| Error::InvalidInput {
-        argument: "operation".into(),
-        problem: format!("unknown operation `{id}`"),
-    })?;
-    let args = Args::new(op, args)?;
-    call(client, id, &args).await
+    call(client, id, &checked_args(id, args)?).await
 }
 
 /// [`call_json`] through the typed client's structs ([`call_typed`]).
@@ -457,12 +452,15 @@ pub async fn call_json_typed(
     id: &str,
     args: Map<String, Value>,
 ) -> Result<Output, Error> {
+    call_typed(client, id, &checked_args(id, args)?).await
+}
+
+fn checked_args(id: &str, args: Map<String, Value>) -> Result<Args, Error> {
     let op = OperationMeta::find(id).ok_or_else(|| Error::InvalidInput {
         argument: "operation".into(),
         problem: format!("unknown operation `{id}`"),
     })?;
-    let args = Args::new(op, args)?;
-    call_typed(client, id, &args).await
+    Args::new(op, args)
 }
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));

@@ -326,45 +326,25 @@ impl CaCertificates {
     /// Reads a PEM file of at most [`MAX_CA_FILE_BYTES`]. It must be a regular file: a FIFO, a
     /// device or a directory is refused without reading it.
     pub fn from_pem_file(path: impl AsRef<Path>) -> Result<CaCertificates, Error> {
-        use std::io::Read;
+        use crate::files::{SmallFileError, read_small_regular_file};
         let path = path.as_ref();
         let source = path.display().to_string();
         let fail = |problem: String| Error::Config(format!("CA file {source}: {problem}"));
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true);
-        #[cfg(unix)]
-        {
-            // Opening a FIFO would wait for a writer; with O_NONBLOCK it does not.
-            use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
-        }
-        let file = options
-            .open(path)
-            .map_err(|e| fail(format!("cannot open it: {e}")))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| fail(format!("cannot read it: {e}")))?;
-        if meta.is_dir() {
-            return Err(fail(
-                "is a directory; name a PEM file of CA certificates".into(),
-            ));
-        }
-        if !meta.is_file() {
-            return Err(fail(
-                "is not a regular file (a FIFO, socket or device?); name a PEM file of CA \
-                 certificates"
+        let (bytes, _) = read_small_regular_file(path, MAX_CA_FILE_BYTES).map_err(|e| {
+            fail(match e {
+                SmallFileError::Open(e) => format!("cannot open it: {e}"),
+                SmallFileError::Read(e) => format!("cannot read it: {e}"),
+                SmallFileError::Directory => {
+                    "is a directory; name a PEM file of CA certificates".into()
+                }
+                SmallFileError::NotRegular => "is not a regular file (a FIFO, socket or device?); \
+                     name a PEM file of CA certificates"
                     .into(),
-            ));
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_CA_FILE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| fail(format!("cannot read it: {e}")))?;
-        if bytes.len() as u64 > MAX_CA_FILE_BYTES {
-            return Err(fail(format!(
-                "is larger than {MAX_CA_FILE_BYTES} bytes; a CA file holds PEM certificates"
-            )));
-        }
+                SmallFileError::TooLarge => format!(
+                    "is larger than {MAX_CA_FILE_BYTES} bytes; a CA file holds PEM certificates"
+                ),
+            })
+        })?;
         Self::parse(&bytes, source.clone()).map_err(fail)
     }
 
