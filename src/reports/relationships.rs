@@ -67,16 +67,37 @@ pub(super) async fn object_report(
     let rels = rels.unwrap_or_else(|| kind.default_relationships(ctx.premium));
     match objects::report(ctx, &kind, &vt_id, &shown, rels, depth).await {
         Ok(r) => report_result(&r, format, ctx.budget_chars),
-        Err(e) if e.is_not_found() && kind.name == "url" => {
-            let mut r = Report::new("url", shown, depth.as_str());
+        Err(e) if e.is_not_found() => {
+            // Unknown to VirusTotal is an answer, not a failure: say so and give the next step.
+            let mut r = Report::new(kind.name, shown, depth.as_str());
             r.found = false;
             r.requests = 1;
-            r.notes.push("Not in VirusTotal: nobody has submitted this URL yet, so there is no verdict (which does not make it safe).".into());
-            r.notes.push(if ctx.allow_submit {
-                "Next step: call scan_url with this URL to have VirusTotal analyse it (the URL becomes visible to VirusTotal's community).".into()
-            } else {
-                "Next step: scanning is disabled; start vtmcp with --allow-submit to enable scan_url (the URL then becomes visible to VirusTotal's community).".into()
-            });
+            let (what, next) = match kind.name {
+                "url" => (
+                    "nobody has submitted this URL yet",
+                    if ctx.allow_submit {
+                        "call scan_url with this URL to have VirusTotal analyse it (the URL becomes visible to VirusTotal's community)"
+                    } else {
+                        "scanning is disabled; start vtmcp with --allow-submit to enable scan_url (the URL then becomes visible to VirusTotal's community)"
+                    },
+                ),
+                "file" => (
+                    "nobody has uploaded a file with this hash",
+                    if ctx.allow_submit {
+                        "if you have the file, put it in an --upload-dir directory and call scan_file (the file becomes available to VirusTotal's community)"
+                    } else {
+                        "if you have the file, start vtmcp with --allow-submit and --upload-dir to enable scan_file (the file then becomes available to VirusTotal's community)"
+                    },
+                ),
+                _ => (
+                    "VirusTotal has no record of it",
+                    "check the spelling; VirusTotal creates domain and IP records when it sees them in submissions",
+                ),
+            };
+            r.notes.push(format!(
+                "Not in VirusTotal: {what}, so there is no verdict (which does not make it safe)."
+            ));
+            r.notes.push(format!("Next step: {next}."));
             report_result(&r, format, ctx.budget_chars)
         }
         Err(e) => error_result(describe_error(tool, &e)),

@@ -338,11 +338,34 @@ async fn an_unknown_url_is_not_submitted() {
         sent.iter().all(|r| r.method.as_str() == "GET"),
         "nothing may be submitted"
     );
-    // File, domain and IP not-found are error results naming the VT error.
-    let r = call(&client, "get_file_report", json!({"file_hash": FILE_ID})).await;
-    assert!(
-        r.is_error == Some(true) && text(&r).contains("NotFoundError") && text(&r).contains("404")
-    );
+    // An unknown file, domain or IP is an answer too (found: false, with the next step), as
+    // the reports' output schema promises, not an error result.
+    for (tool, args, next) in [
+        (
+            "get_file_report",
+            json!({"file_hash": FILE_ID}),
+            "scan_file",
+        ),
+        (
+            "get_domain_report",
+            json!({"domain": "never-seen.example"}),
+            "spelling",
+        ),
+        ("get_ip_report", json!({"ip": "192.0.2.7"}), "spelling"),
+    ] {
+        let r = call(&client, tool, args).await;
+        assert_eq!(r.is_error, Some(false), "{tool}: {}", text(&r));
+        let t = text(&r);
+        assert!(
+            t.contains("Not in VirusTotal") && t.contains(next),
+            "{tool}: {t}"
+        );
+        assert_eq!(
+            r.structured_content.unwrap()["found"],
+            json!(false),
+            "{tool}"
+        );
+    }
 }
 
 #[derive(Clone, Default)]
