@@ -459,6 +459,13 @@ pub fn input_schema(op: &Op) -> Value {
     json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
 }
 
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 fn lit(s: &str) -> String {
     format!("{s:?}")
 }
@@ -521,13 +528,13 @@ pub fn emit_table(_doc: &Value, ops: &[Op], setters: &Setters) -> String {
         };
         let _ = writeln!(
             t,
-            "    OperationMeta {{ id: {}, method: {}, path: {}, toolset: {}, tier: {}, permission: {}, summary: {}, description: {}, deprecated: {}, excluded: {}, params: &[{}], body: {}, response: ResponseKind::{}, input_schema: {} }},",
+            "    OperationMeta {{ id: {}, method: {}, path: {}, toolset: {}, tier: Tier::named({}), permission: Permission::{}, summary: {}, description: {}, deprecated: {}, excluded: {}, params: &[{}], body: {}, response: ResponseKind::{}, input_schema: {} }},",
             lit(&op.id),
             lit(&op.method),
             lit(&op.path),
             lit(&op.tag),
             lit(&op.tier),
-            lit(&op.permission),
+            capitalize(&op.permission),
             lit(&op.summary),
             lit(&op.description),
             op.deprecated,

@@ -1,12 +1,13 @@
 //! Configuration from flags and environment variables: the API key (never printed), base URL,
 //! toolsets, tiers, permissions, download directory and output budget.
 
+use crate::access::Tier;
 use crate::client::{ApiKey, DEFAULT_BASE_URL};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-/// Licences and tiers a key can have, as named in `x-vt-tier`.
-pub const TIERS: &[&str] = include!("../spec/tiers.rs");
+/// Licences and tiers a key can have, as named in `x-vt-tier` (the one list, `spec/tiers.rs`).
+pub use crate::access::TIERS;
 
 /// What a session may do beyond reading.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct Selection {
     /// Individual tools by name.
     pub tools: BTreeSet<String>,
     /// Tiers and licences of the key (`public` is always included).
-    pub tiers: BTreeSet<String>,
+    pub tiers: BTreeSet<Tier>,
     /// Permissions granted.
     pub permissions: Permissions,
 }
@@ -35,7 +36,7 @@ impl Default for Selection {
         Selection {
             toolsets: BTreeSet::from(["default".to_string()]),
             tools: BTreeSet::new(),
-            tiers: BTreeSet::from(["public".to_string()]),
+            tiers: BTreeSet::from([Tier::PUBLIC]),
             permissions: Permissions::default(),
         }
     }
@@ -110,7 +111,7 @@ impl Config {
     /// The pacing in force: the configured one, or the preset for the key's tier.
     pub fn effective_rate_limit(&self) -> crate::client::RateLimit {
         self.rate_limit.clone().unwrap_or_else(|| {
-            if self.selection.tiers.contains("premium") {
+            if self.selection.tiers.contains(&Tier::PREMIUM) {
                 crate::client::RateLimit::unlimited()
             } else {
                 crate::client::RateLimit::public()
@@ -168,15 +169,15 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
     if toolsets.is_empty() && tools.is_empty() {
         toolsets.insert("default".into());
     }
-    let mut tiers: BTreeSet<String> = BTreeSet::from(["public".to_string()]);
+    let mut tiers = BTreeSet::from([Tier::PUBLIC]);
     for t in clean(&input.tiers) {
-        if !TIERS.contains(&t.as_str()) {
-            return Err(format!(
+        let tier = Tier::parse(&t).ok_or_else(|| {
+            format!(
                 "unknown tier `{t}`; valid tiers and licences: {}",
                 TIERS.join(", ")
-            ));
-        }
-        tiers.insert(t);
+            )
+        })?;
+        tiers.insert(tier);
     }
     Ok(Selection {
         toolsets,

@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -92,9 +92,9 @@ pub struct OperationMeta {
     /// The spec tag, i.e. the MCP toolset.
     pub toolset: &'static str,
     /// `x-vt-tier`: which key may call it.
-    pub tier: &'static str,
+    pub tier: crate::access::Tier,
     /// `x-vt-permission`: read, submit or write.
-    pub permission: &'static str,
+    pub permission: crate::access::Permission,
     /// One-line summary.
     pub summary: &'static str,
     /// Short description.
@@ -462,5 +462,7 @@ fn checked_args(id: &str, args: Map<String, Value>) -> Result<Args, Error> {
     })?;
     Args::new(op, args)
 }
+
+use crate::access::{Permission, Tier};
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));

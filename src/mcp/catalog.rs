@@ -4,6 +4,7 @@
 //! Which permission class an operation belongs to is decided once, in the spec
 //! (`x-vt-permission`); the tier in `x-vt-tier`; tools are never guessed per call.
 
+use crate::access::{Permission, Tier};
 use crate::ops::{OPERATIONS, OperationMeta, ResponseKind};
 use rmcp::model::{Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
@@ -39,9 +40,9 @@ pub struct ToolMeta {
     /// Toolset.
     pub toolset: &'static str,
     /// Tier or licence needed.
-    pub tier: &'static str,
-    /// read, submit or write.
-    pub permission: &'static str,
+    pub tier: Tier,
+    /// What it does.
+    pub permission: Permission,
 }
 
 impl From<&OperationMeta> for ToolMeta {
@@ -74,11 +75,11 @@ pub fn hidden_reason(op: &ToolMeta, sel: &Selection) -> Option<String> {
         ));
     }
     match op.permission {
-        "submit" if !sel.permissions.submit => Some(format!(
+        Permission::Submit if !sel.permissions.submit => Some(format!(
             "tool `{}` sends content to VirusTotal, where it becomes visible to others: start vtmcp with --allow-submit (or VTMCP_ALLOW_SUBMIT=1) to enable it",
             op.id
         )),
-        "write" if !sel.permissions.write => Some(format!(
+        Permission::Write if !sel.permissions.write => Some(format!(
             "tool `{}` changes or deletes data in VirusTotal: start vtmcp with --allow-write (or VTMCP_ALLOW_WRITE=1) to enable it",
             op.id
         )),
@@ -86,8 +87,8 @@ pub fn hidden_reason(op: &ToolMeta, sel: &Selection) -> Option<String> {
     }
 }
 
-fn tier_allows(tier: &str, tiers: &BTreeSet<String>) -> bool {
-    tier == "public" || tiers.contains(tier)
+fn tier_allows(tier: Tier, tiers: &BTreeSet<Tier>) -> bool {
+    tier == Tier::PUBLIC || tiers.contains(&tier)
 }
 
 /// The full input schema of an operation's tool (with examples), used for validation.
@@ -117,10 +118,10 @@ pub struct NameAccess {
 
 impl NameAccess {
     /// The access of a key with these tiers.
-    pub fn of(tiers: &BTreeSet<String>) -> NameAccess {
+    pub fn of(tiers: &BTreeSet<Tier>) -> NameAccess {
         NameAccess {
-            premium: tiers.contains("premium"),
-            gti: tiers.contains("gti"),
+            premium: tiers.contains(&Tier::PREMIUM),
+            gti: tiers.contains(&Tier::GTI),
         }
     }
 
@@ -197,7 +198,7 @@ pub fn tool_for(op: &'static OperationMeta, access: NameAccess) -> Tool {
     // repeated here; `vtmcp tools` and the snapshot show it.
     let mut description = op.description.to_string();
     // Writes are marked by the annotations; a submission also shares content, so it is said.
-    if op.permission == "submit" {
+    if op.permission == Permission::Submit {
         description.push_str(" Sends content to VirusTotal.");
     }
     if op.response == ResponseKind::Bytes {

@@ -92,7 +92,10 @@ impl VtServer {
                     max_bytes: config.max_download_bytes,
                 },
                 budget_chars: config.max_output_tokens.saturating_mul(4),
-                premium: config.selection.tiers.contains("premium"),
+                premium: config
+                    .selection
+                    .tiers
+                    .contains(&crate::access::Tier::PREMIUM),
                 access: catalog::NameAccess::of(&config.selection.tiers),
                 key: config.api_key.clone(),
                 allow_submit: config.selection.permissions.submit,
@@ -447,7 +450,7 @@ fn instructions(sel: &Selection) -> String {
         toolsets.join(", "),
         sel.tiers
             .iter()
-            .map(String::as_str)
+            .map(|t| t.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -456,7 +459,7 @@ fn instructions(sel: &Selection) -> String {
     );
     s.push_str("\nZero detections does not prove a file, URL, domain or IP is safe; it may be new or unseen.");
     s.push_str("\nRelationship enums list the names vtmcp knows; a newer name VirusTotal added (lower-case letters, digits, _) is accepted too.");
-    if !sel.tiers.contains("premium") {
+    if !sel.tiers.contains(&crate::access::Tier::PREMIUM) {
         s.push_str("\nA public key allows 4 requests per minute and 500 per day: prefer one report over many small calls.");
     }
     if !sel.permissions.submit {

@@ -20,6 +20,7 @@ mod scan;
 mod threats;
 mod triage;
 
+use crate::access::{Permission, Tier};
 use crate::mcp::catalog;
 use crate::mcp::output::{error_result, json_result};
 use crate::{Client, Error};
@@ -128,10 +129,10 @@ pub struct Composite {
     pub title: &'static str,
     /// Description.
     pub description: &'static str,
-    /// read or submit.
-    pub permission: &'static str,
+    /// What it does (read or submit).
+    pub permission: Permission,
     /// Tier needed.
-    pub tier: &'static str,
+    pub tier: Tier,
     /// The operations it may call (operation ids of the spec): `vtmcp tools --json` lists their
     /// methods and paths, COVERAGE.md shows them, and a test checks each one exists.
     pub calls: &'static [&'static str],
@@ -150,88 +151,88 @@ pub const COMPOSITES: &[Composite] = &[
         name: "get_file_report",
         title: "File report",
         description: "Verdict, identity, dates, reputation, threat label, sandbox/YARA/Sigma/IDS highlights and relationships of a file, by MD5, SHA-1 or SHA-256. Summary depth costs one request.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["get_file", "list_file_related_objects"],
     },
     Composite {
         name: "get_url_report",
         title: "URL report",
         description: "Verdict, final URL, title, HTTP code, categories and relationships of a URL. Never submits an unknown URL.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["get_url", "list_url_related_objects"],
     },
     Composite {
         name: "get_domain_report",
         title: "Domain report",
         description: "Verdict, registrar, dates, DNS, certificate, categories, popularity and relationships of a domain.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["get_domain", "list_domain_related_objects"],
     },
     Composite {
         name: "get_ip_report",
         title: "IP address report",
         description: "Verdict, ASN, owner, country, network, certificate and relationships of an IPv4 or IPv6 address.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["get_ip_address", "list_ip_address_related_objects"],
     },
     Composite {
         name: "get_file_relationship",
         title: "File relationship",
         description: "One page of objects related to a file; pass the returned cursor for the next page.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["list_file_related_objects"],
     },
     Composite {
         name: "get_url_relationship",
         title: "URL relationship",
         description: "One page of objects related to a URL; pass the returned cursor for the next page.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["list_url_related_objects"],
     },
     Composite {
         name: "get_domain_relationship",
         title: "Domain relationship",
         description: "One page of objects related to a domain; pass the returned cursor for the next page.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["list_domain_related_objects"],
     },
     Composite {
         name: "get_ip_relationship",
         title: "IP relationship",
         description: "One page of objects related to an IP address; pass the returned cursor for the next page.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["list_ip_address_related_objects"],
     },
     Composite {
         name: "triage_iocs",
         title: "Triage indicators",
         description: "Verdicts for a list of hashes, URLs, domains and IPs (types detected, duplicates merged) in one table; states the requests it will spend and stops cleanly at the quota.",
-        permission: "read",
-        tier: "public",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
         calls: &["get_file", "get_url", "get_domain", "get_ip_address"],
     },
     Composite {
         name: "scan_url",
         title: "Scan a URL",
         description: "Submits a URL to VirusTotal (shared with its community), optionally waits for the analysis with progress, and returns the URL report.",
-        permission: "submit",
-        tier: "public",
+        permission: Permission::Submit,
+        tier: Tier::PUBLIC,
         calls: &["submit_url", "get_analysis", "get_url"],
     },
     Composite {
         name: "scan_file",
         title: "Scan a local file",
         description: "Uploads a local file to VirusTotal (shared with its community) unless it is already known, optionally waits with progress, and returns the file report.",
-        permission: "submit",
-        tier: "public",
+        permission: Permission::Submit,
+        tier: Tier::PUBLIC,
         calls: &[
             "get_file",
             "get_file_upload_url",
@@ -243,8 +244,8 @@ pub const COMPOSITES: &[Composite] = &[
         name: "get_threat_actor",
         title: "Threat actor",
         description: "A threat actor profile by collection id or name.",
-        permission: "read",
-        tier: "premium",
+        permission: Permission::Read,
+        tier: Tier::PREMIUM,
         calls: &[
             "get_collection",
             "list_collections",
@@ -255,40 +256,40 @@ pub const COMPOSITES: &[Composite] = &[
         name: "list_threat_actors",
         title: "List threat actors",
         description: "Threat actors, optionally filtered by name.",
-        permission: "read",
-        tier: "premium",
+        permission: Permission::Read,
+        tier: Tier::PREMIUM,
         calls: &["list_collections", "list_legacy_threat_actors"],
     },
     Composite {
         name: "get_malware_family",
         title: "Malware family",
         description: "A malware family profile by collection id or name.",
-        permission: "read",
-        tier: "premium",
+        permission: Permission::Read,
+        tier: Tier::PREMIUM,
         calls: &["get_collection", "list_collections"],
     },
     Composite {
         name: "list_malware_families",
         title: "List malware families",
         description: "Malware families, optionally filtered by name.",
-        permission: "read",
-        tier: "premium",
+        permission: Permission::Read,
+        tier: Tier::PREMIUM,
         calls: &["list_collections"],
     },
     Composite {
         name: "get_campaign",
         title: "Campaign",
         description: "A campaign profile by collection id or name.",
-        permission: "read",
-        tier: "premium",
+        permission: Permission::Read,
+        tier: Tier::PREMIUM,
         calls: &["get_collection", "list_collections"],
     },
     Composite {
         name: "list_campaigns",
         title: "List campaigns",
         description: "Campaigns, optionally filtered by name.",
-        permission: "read",
-        tier: "premium",
+        permission: Permission::Read,
+        tier: Tier::PREMIUM,
         calls: &["list_collections"],
     },
 ];
@@ -447,7 +448,7 @@ pub fn tool(c: &Composite, access: catalog::NameAccess) -> Tool {
     }
     let mut t = Tool::new(c.name, c.description, Arc::new(schema))
         .with_title(c.title)
-        .with_annotations(if c.permission == "read" {
+        .with_annotations(if c.permission == Permission::Read {
             // As for generated tools: MCP's defaults are left out (see catalog::annotations).
             ToolAnnotations::new().read_only(true)
         } else {

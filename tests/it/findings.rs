@@ -60,7 +60,10 @@ async fn deleting_a_user_sends_the_password_header_and_is_not_a_tool() {
         .await
         .expect("sent with the confirmation header");
     let op = OperationMeta::find("delete_user").unwrap();
-    assert_eq!((op.tier, op.permission), ("public", "write"));
+    assert_eq!(
+        (op.tier.as_str(), op.permission.as_str()),
+        ("public", "write")
+    );
     assert!(op.excluded.is_some(), "not a tool for a model");
     let client = connect(&everything(&server.uri())).await;
     let tools = client.list_all_tools().await.unwrap();

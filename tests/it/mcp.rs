@@ -47,11 +47,11 @@ async fn tools_list_follows_toolsets_tiers_and_permissions() {
     let all: Vec<(&str, &str, &str)> = OPERATIONS
         .iter()
         .filter(|o| o.excluded.is_none())
-        .map(|o| (o.toolset, o.tier, o.permission))
+        .map(|o| (o.toolset, o.tier.as_str(), o.permission.as_str()))
         .chain(
             vtmcp::reports::COMPOSITES
                 .iter()
-                .map(|c| ("reports", c.tier, c.permission)),
+                .map(|c| ("reports", c.tier.as_str(), c.permission.as_str())),
         )
         .collect();
     let count =
@@ -472,7 +472,11 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
                 );
                 assert_eq!(a.destructive_hint, Some(op.method == "DELETE"), "{name}");
             }
-            None => assert_eq!(a.read_only_hint, Some(m.permission == "read"), "{name}"),
+            None => assert_eq!(
+                a.read_only_hint,
+                Some(m.permission == vtmcp::access::Permission::Read),
+                "{name}"
+            ),
         }
         let mut v = serde_json::to_value(t).unwrap();
         v["_vtmcp"] = json!({"toolset": m.toolset, "tier": m.tier, "permission": m.permission,

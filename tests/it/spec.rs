@@ -274,8 +274,8 @@ fn generated_table_matches_the_spec() {
         assert_eq!(meta.path, path);
         assert_eq!(meta.method, method.to_uppercase());
         assert_eq!(meta.toolset, op["tags"][0]);
-        assert_eq!(meta.tier, op["x-vt-tier"]);
-        assert_eq!(meta.permission, op["x-vt-permission"]);
+        assert_eq!(meta.tier.as_str(), op["x-vt-tier"]);
+        assert_eq!(meta.permission.as_str(), op["x-vt-permission"]);
         *per_tag.entry(meta.toolset).or_default() += 1;
         let schema: Value = serde_json::from_str(meta.input_schema).unwrap();
         assert_eq!(schema["type"], "object", "{}", meta.id);

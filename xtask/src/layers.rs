@@ -1,7 +1,7 @@
 //! `cargo xtask layers`: the crate's modules form layers, and no module may refer to one above
 //! it (`crate::<module>` anywhere in its code). Lowest first:
 //!
-//! 1. `files`, `upload_dirs`: small helpers;
+//! 1. `access` (tiers, permissions), `files`, `upload_dirs`: small helpers;
 //! 2. `client` with its error type (`error`, `types`): the typed client, usable without the
 //!    dispatcher or MCP;
 //! 3. `ops`: the operation table and the dispatcher;
@@ -19,7 +19,7 @@ use std::path::Path;
 
 /// The layers, lowest first.
 pub const LAYERS: &[&[&str]] = &[
-    &["files", "upload_dirs"],
+    &["access", "files", "upload_dirs"],
     &["error", "client", "types"],
     &["ops"],
     &["reports"],
