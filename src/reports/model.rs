@@ -48,8 +48,12 @@ pub struct Verdict {
     pub harmless: u64,
     /// Engines that found nothing.
     pub undetected: u64,
-    /// Engines that took part (all categories).
+    /// Engines that returned a verdict (malicious, suspicious, harmless or undetected): the
+    /// denominator of the verdict.
     pub total: u64,
+    /// Engines that returned none (type unsupported, timeout, failure).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub no_verdict: u64,
     /// Engines that flagged it (capped at [`MAX_ENGINES`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub flagged_by: Vec<EngineHit>,
@@ -59,6 +63,28 @@ pub struct Verdict {
     /// VirusTotal's suggested threat label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threat_label: Option<String>,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The categories of `last_analysis_stats` that are a verdict; the others (type-unsupported,
+/// timeout, confirmed-timeout, failure) mean the engine gave none.
+const VERDICT_CATEGORIES: [&str; 4] = ["malicious", "suspicious", "harmless", "undetected"];
+
+/// `(engines that returned a verdict, engines that did not)` of `last_analysis_stats`.
+pub fn engine_counts(stats: &Map<String, Value>) -> (u64, u64) {
+    stats
+        .iter()
+        .filter_map(|(k, v)| Some((k, v.as_u64()?)))
+        .fold((0, 0), |(with, without), (k, n)| {
+            if VERDICT_CATEGORIES.contains(&k.as_str()) {
+                (with + n, without)
+            } else {
+                (with, without + n)
+            }
+        })
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -468,7 +494,8 @@ fn verdict(a: &Map<String, Value>) -> Option<Verdict> {
         suspicious: n("suspicious"),
         harmless: n("harmless"),
         undetected: n("undetected"),
-        total: stats.values().filter_map(Value::as_u64).sum(),
+        total: engine_counts(stats).0,
+        no_verdict: engine_counts(stats).1,
         ..Verdict::default()
     };
     let mut hits: Vec<EngineHit> = a
@@ -651,6 +678,14 @@ pub fn markdown(r: &Report) -> String {
             let _ = write!(line, ", {} suspicious", v.suspicious);
         }
         line.push_str("**");
+        if v.no_verdict > 0 {
+            let _ = write!(
+                line,
+                " ({} more engine{} gave no verdict: type unsupported, timeout or failure)",
+                v.no_verdict,
+                if v.no_verdict == 1 { "" } else { "s" }
+            );
+        }
         if let Some(l) = &v.threat_label {
             let _ = write!(line, " · label {}", q(l));
         }

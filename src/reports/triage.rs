@@ -136,9 +136,10 @@ pub(super) async fn triage(ctx: &Ctx, args: &Map<String, Value>, format: &str) -
                 row.status = "found";
                 row.malicious = n("malicious");
                 row.suspicious = n("suspicious");
+                // The denominator counts engines that returned a verdict.
                 row.engines = stats
                     .and_then(Value::as_object)
-                    .map(|s| s.values().filter_map(Value::as_u64).sum());
+                    .map(|s| super::model::engine_counts(s).0);
                 row.label = attrs
                     .pointer("/popular_threat_classification/suggested_threat_label")
                     .and_then(Value::as_str)
