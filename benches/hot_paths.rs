@@ -10,6 +10,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use serde_json::{Map, Value, json};
 use std::hint::black_box;
 use vtmcp::mcp::output::fit_budget;
+use vtmcp::reports::Format;
 use vtmcp::reports::model::{Report, clean, markdown};
 use vtmcp::reports::objects;
 use vtmcp::types::FileResponse;
@@ -77,10 +78,16 @@ fn report(c: &mut Criterion) {
     });
     g.bench_function("markdown", |b| b.iter(|| markdown(black_box(&r))));
     g.bench_function("report_result_markdown", |b| {
-        b.iter(|| vtmcp::reports::report_result(black_box(&r), "markdown", 80_000))
+        b.iter(|| {
+            let answer = vtmcp::reports::Answer::report(black_box(&r), Format::Markdown);
+            vtmcp::mcp::output::outcome_result("get_file_report", Ok(answer), 80_000)
+        })
     });
     g.bench_function("report_result_json", |b| {
-        b.iter(|| vtmcp::reports::report_result(black_box(&r), "json", 80_000))
+        b.iter(|| {
+            let answer = vtmcp::reports::Answer::report(black_box(&r), Format::Json);
+            vtmcp::mcp::output::outcome_result("get_file_report", Ok(answer), 80_000)
+        })
     });
     g.finish();
 }

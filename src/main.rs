@@ -194,6 +194,14 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
         .iter()
         .filter(|e| e.hidden.is_none())
         .collect();
+    // A tool asked for by name but not listed says why (a tier or permission it needs).
+    for e in server.entries() {
+        if let Some(why) = &e.hidden
+            && config.selection.tools.contains(e.name())
+        {
+            eprintln!("{}: not listed: {why}", e.name());
+        }
+    }
     if json {
         let out: Vec<serde_json::Value> = listed
             .iter()

@@ -341,7 +341,7 @@ impl Entry {
     pub fn tool(&self) -> &Tool {
         self.tool.get_or_init(|| match (self.op, self.composite) {
             (Some(op), _) => tool_for(op, self.access),
-            (None, Some(c)) => crate::reports::tool(c, self.access),
+            (None, Some(c)) => composite_tool(c, self.access),
             (None, None) => unreachable!("an entry is an operation or a composite"),
         })
     }
@@ -351,7 +351,7 @@ impl Entry {
         self.schema.get_or_init(|| {
             Arc::new(match (self.op, self.composite) {
                 (Some(op), _) => full_schema(op),
-                (None, Some(c)) => crate::reports::input_schema(c),
+                (None, Some(c)) => c.input_schema(),
                 (None, None) => unreachable!("an entry is an operation or a composite"),
             })
         })
@@ -385,4 +385,38 @@ pub fn entries(sel: &Selection) -> Vec<Entry> {
         .filter(|op| op.excluded.is_none())
         .map(|op| entry(Some(op), None, ToolMeta::from(op)));
     composites.chain(generated).collect()
+}
+
+/// The MCP tool of a composite: its schema as listed (relationship names shown once, on the
+/// `get_*_relationship` tools; examples and length bounds left out) and its annotations.
+fn composite_tool(c: &crate::reports::Composite, access: NameAccess) -> Tool {
+    let mut schema = c.input_schema();
+    schema.remove("additionalProperties");
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        if let Some(r) = props.get_mut("relationships") {
+            // Validation still checks them against the full enum.
+            let rel_tool = c.name.replace("_report", "_relationship");
+            *r = json!({"type": "array", "items": {"type": "string"}, "description": format!("Relationship names to show (those of {rel_tool}); default: a useful set for the key.")});
+        }
+        for p in props.values_mut() {
+            access.list(p);
+            if let Some(m) = p.as_object_mut() {
+                for k in ["example", "maxLength", "minLength"] {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+    let mut t = Tool::new(c.name, c.description, Arc::new(schema))
+        .with_title(c.title)
+        .with_annotations(if c.permission == Permission::Read {
+            // As for generated tools: MCP's defaults are left out (see annotations).
+            ToolAnnotations::new().read_only(true)
+        } else {
+            ToolAnnotations::new().read_only(false).destructive(false)
+        });
+    if let Some(o) = c.output_schema() {
+        t = t.with_raw_output_schema(Arc::new(o));
+    }
+    t
 }

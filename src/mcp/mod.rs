@@ -188,15 +188,16 @@ impl VtServer {
                 (Some(op), _) => self.run_operation(op, args).await,
                 (None, Some(c)) => {
                     let ctx = crate::reports::Ctx {
+                        tool: c.name,
                         client: self.state.client.clone(),
                         premium: self.state.premium,
                         allow_submit: self.state.allow_submit,
                         progress,
-                        budget_chars: self.state.budget_chars,
                         poll_interval: self.state.poll_interval,
                         uploads: self.state.uploads.clone(),
                     };
-                    crate::reports::run(&ctx, c.name, &args).await
+                    let outcome = c.run(&ctx, args).await;
+                    output::outcome_result(c.name, outcome, self.state.budget_chars)
                 }
                 (None, None) => output::error_result(format!("{name} has no implementation")),
             }
@@ -510,7 +511,10 @@ impl ServerHandler for VtServer {
             ));
         };
         let args = request.arguments.unwrap_or_default();
-        let progress = Progress::new(context.peer.clone(), context.meta.get_progress_token());
+        let progress = match context.meta.get_progress_token() {
+            Some(token) => Progress::new(output::progress_sink(context.peer.clone(), token)),
+            None => Progress::default(),
+        };
         tokio::select! {
             r = self.run(entry, args, progress) => Ok(r.into()),
             _ = context.ct.cancelled() => Ok(output::error_result(format!("{} was cancelled; its request to VirusTotal was abandoned", entry.name())).into()),

@@ -317,6 +317,46 @@ pub fn error_result(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
+/// The result of a composite tool: its answer (markdown text with the JSON as structured
+/// content, or the JSON as text cut to the budget) or its failure (with advice for an upstream
+/// error).
+pub fn outcome_result(
+    tool: &str,
+    outcome: crate::reports::Outcome,
+    budget_chars: usize,
+) -> CallToolResult {
+    match outcome {
+        Ok(crate::reports::Answer {
+            json,
+            markdown: Some(text),
+        }) => {
+            let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
+            r.structured_content = Some(json);
+            r
+        }
+        Ok(crate::reports::Answer { json, .. }) => json_result(json, budget_chars),
+        Err(crate::reports::Failure::Message(m)) => error_result(m),
+        Err(crate::reports::Failure::Upstream(e)) => error_result(describe_error(tool, &e)),
+    }
+}
+
+/// Sends a call's progress as `notifications/progress` under the client's token.
+pub fn progress_sink(
+    peer: rmcp::service::Peer<rmcp::RoleServer>,
+    token: rmcp::model::ProgressToken,
+) -> crate::reports::ProgressSink {
+    std::sync::Arc::new(move |value, total, message| {
+        let peer = peer.clone();
+        let token = token.clone();
+        Box::pin(async move {
+            let mut p = rmcp::model::ProgressNotificationParam::new(token, value);
+            p.total = total;
+            p.message = Some(message);
+            let _ = peer.notify_progress(p).await;
+        })
+    })
+}
+
 /// What to tell the model about an error, including the next step.
 pub fn describe_error(tool: &str, e: &Error) -> String {
     match e {

@@ -1,37 +1,39 @@
 //! The four object reports' entry points (argument checks, not-found answers) and the
 //! `get_*_relationship` page tools.
 
+use super::args::{Depth, Format, Object, RelationshipArgs, ReportArgs};
 use super::model::{Report, clean, q};
 use super::objects::{self, Kind};
-use super::{Ctx, Depth, id_arg, report_result};
+use super::{Answer, Ctx, Failure, Outcome, Run};
 use crate::client::ids;
-use crate::mcp::output::{describe_error, error_result, json_result};
 use crate::ops::Output;
-use rmcp::model::{CallToolResult, ContentBlock};
+use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
+use std::marker::PhantomData;
 
-fn kind_of(tool: &str) -> Kind {
-    match tool {
-        t if t.starts_with("get_file_") => objects::FILE,
-        t if t.starts_with("get_url_") => objects::URL,
-        t if t.starts_with("get_domain_") => objects::DOMAIN,
-        _ => objects::IP,
-    }
-}
-
-/// Checks and normalises the object argument: (id for the VT path, id to show).
-pub(super) fn object_id(tool: &str, args: &Map<String, Value>) -> Result<(String, String), String> {
-    let (arg, schema) = id_arg(tool);
-    let raw = args.get(arg).and_then(Value::as_str).unwrap_or("").trim();
-    let example = schema["example"].as_str().unwrap_or("");
-    let bad = |why: &str| {
-        Err(format!(
-            "{tool}: invalid argument `{arg}`: {why} (example: {example:?}). Nothing was sent to VirusTotal."
-        ))
+/// Checks and normalises an object argument: (id for the VT path, id to show). `example` is
+/// quoted in the message.
+pub(super) fn object_id(
+    tool: &str,
+    kind: &Kind,
+    arg: &str,
+    raw: &str,
+) -> Result<(String, String), Failure> {
+    let raw = raw.trim();
+    let example = match kind.name {
+        "file" => "44d88612fea8a8f36de82e1278abb02f",
+        "url" => "https://example.com/login",
+        "domain" => "example.com",
+        _ => "8.8.8.8",
     };
-    match arg {
-        "file_hash" => match ids::hash_kind(raw) {
+    let bad = |why: &str| {
+        Err(Failure::Message(format!(
+            "{tool}: invalid argument `{arg}`: {why} (example: {example:?}). Nothing was sent to VirusTotal."
+        )))
+    };
+    match kind.name {
+        "file" => match ids::hash_kind(raw) {
             Some(_) => Ok((raw.to_ascii_lowercase(), raw.to_ascii_lowercase())),
             None => bad("must be an MD5 (32), SHA-1 (40) or SHA-256 (64) hex digest"),
         },
@@ -50,23 +52,47 @@ pub(super) fn object_id(tool: &str, args: &Map<String, Value>) -> Result<(String
     }
 }
 
+/// `get_{file,url,domain,ip}_report`, for the object kind `O`.
+pub struct ObjectReport<O>(PhantomData<O>);
+
+impl<O: Object> Run for ObjectReport<O> {
+    type Args = ReportArgs<O>;
+    fn run(ctx: &Ctx, args: ReportArgs<O>) -> BoxFuture<'_, Outcome> {
+        Box::pin(object_report(ctx, O::KIND, O::ARG, args))
+    }
+    fn output_schema() -> Option<Map<String, Value>> {
+        super::report_output_schema()
+    }
+}
+
+/// `get_{file,url,domain,ip}_relationship`, for the object kind `O`.
+pub struct RelationshipPage<O>(PhantomData<O>);
+
+impl<O: Object> Run for RelationshipPage<O> {
+    type Args = RelationshipArgs<O>;
+    fn run(ctx: &Ctx, args: RelationshipArgs<O>) -> BoxFuture<'_, Outcome> {
+        Box::pin(relationship_page(ctx, O::KIND, O::ARG, args))
+    }
+}
+
 /// `get_{file,url,domain,ip}_report`.
-pub(super) async fn object_report(
+async fn object_report<O: Object>(
     ctx: &Ctx,
-    tool: &str,
-    args: &Map<String, Value>,
-    rels: Option<Vec<String>>,
-    depth: Depth,
-    format: &str,
-) -> CallToolResult {
-    let kind = kind_of(tool);
-    let (vt_id, shown) = match object_id(tool, args) {
-        Ok(x) => x,
-        Err(msg) => return error_result(msg),
-    };
-    let rels = rels.unwrap_or_else(|| kind.default_relationships(ctx.premium));
-    match objects::report(ctx, &kind, &vt_id, &shown, rels, depth).await {
-        Ok(r) => report_result(&r, format, ctx.budget_chars),
+    kind: &Kind,
+    arg: &str,
+    args: ReportArgs<O>,
+) -> Outcome {
+    let (vt_id, shown) = object_id(ctx.tool, kind, arg, args.object.raw())?;
+    let depth = args.depth.unwrap_or(if ctx.premium {
+        Depth::Full
+    } else {
+        Depth::Summary
+    });
+    let rels = args
+        .relationships
+        .unwrap_or_else(|| kind.default_relationships(ctx.premium));
+    match objects::report(ctx, kind, &vt_id, &shown, rels, depth).await {
+        Ok(r) => Ok(Answer::report(&r, args.format)),
         Err(e) if e.is_not_found() => {
             // Unknown to VirusTotal is an answer, not a failure: say so and give the next step.
             let mut r = Report::new(kind.name, shown, depth.as_str());
@@ -98,43 +124,32 @@ pub(super) async fn object_report(
                 "Not in VirusTotal: {what}, so there is no verdict (which does not make it safe)."
             ));
             r.notes.push(format!("Next step: {next}."));
-            report_result(&r, format, ctx.budget_chars)
+            Ok(Answer::report(&r, args.format))
         }
-        Err(e) => error_result(describe_error(tool, &e)),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// `get_{file,url,domain,ip}_relationship`: one page of related objects and the next cursor.
-pub(super) async fn relationship_page(
+async fn relationship_page<O: Object>(
     ctx: &Ctx,
-    tool: &str,
-    args: &Map<String, Value>,
-    format: &str,
-) -> CallToolResult {
-    let kind = kind_of(tool);
-    let (vt_id, shown) = match object_id(tool, args) {
-        Ok(x) => x,
-        Err(msg) => return error_result(msg),
-    };
-    let relationship = args
-        .get("relationship")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    kind: &Kind,
+    arg: &str,
+    args: RelationshipArgs<O>,
+) -> Outcome {
+    let tool = ctx.tool;
+    let (vt_id, shown) = object_id(tool, kind, arg, args.object.raw())?;
+    let relationship = args.relationship;
     let mut call = Map::new();
     call.insert(kind.id_arg.into(), json!(vt_id));
     call.insert("relationship".into(), json!(relationship));
-    call.insert(
-        "limit".into(),
-        args.get("limit").cloned().unwrap_or(json!(10)),
-    );
-    if let Some(c) = args.get("cursor") {
-        call.insert("cursor".into(), c.clone());
+    call.insert("limit".into(), json!(args.limit));
+    if let Some(c) = args.cursor {
+        call.insert("cursor".into(), json!(c));
     }
-    let v = match crate::ops::call_json(&ctx.client, kind.related_op, call).await {
-        Ok(Output::Json(v)) => v,
-        Ok(_) => Value::Null,
-        Err(e) => return error_result(describe_error(tool, &e)),
+    let v = match crate::ops::call_json(&ctx.client, kind.related_op, call).await? {
+        Output::Json(v) => v,
+        _ => Value::Null,
     };
     let items: Vec<Value> = match v.get("data") {
         Some(Value::Array(a)) => a.clone(),
@@ -149,8 +164,8 @@ pub(super) async fn relationship_page(
     let count = v.pointer("/meta/count").and_then(Value::as_u64);
     let out = json!({"kind": kind.name, "id": clean(&shown), "relationship": relationship, "count": count,
                      "items": objects, "cursor": cursor, "requests": 1});
-    if format == "json" {
-        return json_result(out, ctx.budget_chars);
+    if args.format == Format::Json {
+        return Ok(Answer::json(out));
     }
     let mut s = format!(
         "## {} of {} {}\n",
@@ -196,7 +211,8 @@ pub(super) async fn relationship_page(
         s,
         "_1 upstream request; quoted values are untrusted data from VirusTotal._"
     );
-    let mut r = CallToolResult::success(vec![ContentBlock::text(s)]);
-    r.structured_content = Some(out);
-    r
+    Ok(Answer {
+        json: out,
+        markdown: Some(s),
+    })
 }

@@ -2,17 +2,17 @@
 //! progress notifications and a timeout, then return the report. A file VirusTotal already
 //! knows is not uploaded again.
 
+use super::args::{Format, ScanFileArgs, ScanUrlArgs};
 use super::model::clean;
 use super::relationships::object_id;
-use super::{Ctx, Depth, objects, report_result};
+use super::{Answer, Ctx, Depth, Failure, Outcome, Run, objects};
 use crate::Error;
 use crate::client::AnalysisWait;
 use crate::client::scan::sha256_and_rewind;
 use crate::client::upload::{UploadBody, UploadTarget, check_upload_len};
-use crate::mcp::output::{describe_error, error_result, json_result};
 use crate::ops::{Output, call_json};
-use rmcp::model::CallToolResult;
-use serde_json::{Map, Value, json};
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -42,14 +42,6 @@ async fn wait_for_analysis(
     }
 }
 
-fn timeout_of(args: &Map<String, Value>, default: u64) -> Duration {
-    Duration::from_secs(
-        args.get("timeout_seconds")
-            .and_then(Value::as_u64)
-            .unwrap_or(default),
-    )
-}
-
 /// What was submitted: the object (kind, VT id, shown id) and the analysis to wait for.
 struct Submitted<'a> {
     kind: objects::Kind,
@@ -57,47 +49,34 @@ struct Submitted<'a> {
     shown: &'a str,
     analysis: &'a str,
     spent: u32,
+    /// Whether to wait for the analysis, for how long, and the report's format.
+    wait: Option<Duration>,
+    format: Format,
 }
 
-async fn finish(
-    ctx: &Ctx,
-    tool: &str,
-    sub: Submitted<'_>,
-    args: &Map<String, Value>,
-) -> CallToolResult {
+async fn finish(ctx: &Ctx, sub: Submitted<'_>) -> Outcome {
+    let tool = ctx.tool;
     let Submitted {
         kind,
         vt_id,
         shown,
         analysis,
         mut spent,
+        wait,
+        format,
     } = sub;
-    let format = args
-        .get("format")
-        .and_then(Value::as_str)
-        .unwrap_or("markdown");
-    if args.get("wait").and_then(Value::as_bool) == Some(false) {
-        return json_result(
+    let Some(timeout) = wait else {
+        return Ok(Answer::json(
             json!({"analysis_id": analysis, "status": "queued", "requests": spent,
                    "next": format!("call get_analysis with id {analysis:?}, or {} later", if kind.name == "url" { "get_url_report" } else { "get_file_report" })}),
-            ctx.budget_chars,
-        );
-    }
-    let (done, status, polls) = match wait_for_analysis(
-        ctx,
-        analysis,
-        timeout_of(args, if kind.name == "url" { 180 } else { 300 }),
-    )
-    .await
-    {
-        Ok(x) => x,
-        Err(e) => return error_result(describe_error(tool, &e)),
+        ));
     };
+    let (done, status, polls) = wait_for_analysis(ctx, analysis, timeout).await?;
     spent += polls;
     if !done {
-        return error_result(format!(
+        return Err(Failure::Message(format!(
             "{tool}: the analysis {analysis} was still {status} when the timeout passed ({spent} requests spent). Call get_analysis with that id later, or scan again with a longer timeout_seconds."
-        ));
+        )));
     }
     match objects::report(
         ctx,
@@ -113,66 +92,74 @@ async fn finish(
             r.requests += spent;
             r.notes
                 .push(format!("Analysis {} completed.", clean(analysis)));
-            report_result(&r, format, ctx.budget_chars)
+            Ok(Answer::report(&r, format))
         }
-        Err(e) => error_result(describe_error(tool, &e)),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// Runs `scan_url` or `scan_file`.
-pub(super) async fn scan(
-    ctx: &Ctx,
-    tool: &str,
-    args: &Map<String, Value>,
-    format: &str,
-) -> CallToolResult {
-    if tool == "scan_url" {
-        let (vt_id, shown) = match object_id("get_url_report", args) {
-            Ok(x) => x,
-            Err(msg) => return error_result(msg.replace("get_url_report", "scan_url")),
-        };
-        let r = call_json(
-            &ctx.client,
-            "submit_url",
-            [("url".to_string(), json!(shown))].into_iter().collect(),
-        )
-        .await;
-        let analysis = match r {
-            Ok(Output::Json(v)) => v
-                .pointer("/data/id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            Ok(_) => String::new(),
-            Err(e) => return error_result(describe_error(tool, &e)),
-        };
-        let sub = Submitted {
-            kind: objects::URL,
-            vt_id: &vt_id,
-            shown: &shown,
-            analysis: &analysis,
-            spent: 1,
-        };
-        return finish(ctx, tool, sub, args).await;
+/// `scan_url`.
+pub struct ScanUrl;
+
+impl Run for ScanUrl {
+    type Args = ScanUrlArgs;
+    fn run(ctx: &Ctx, args: ScanUrlArgs) -> BoxFuture<'_, Outcome> {
+        Box::pin(scan_url(ctx, args))
     }
-    let path = args.get("path").and_then(Value::as_str).unwrap_or_default();
+}
+
+/// `scan_file`.
+pub struct ScanFile;
+
+impl Run for ScanFile {
+    type Args = ScanFileArgs;
+    fn run(ctx: &Ctx, args: ScanFileArgs) -> BoxFuture<'_, Outcome> {
+        Box::pin(scan_file(ctx, args))
+    }
+}
+
+async fn scan_url(ctx: &Ctx, args: ScanUrlArgs) -> Outcome {
+    let (vt_id, shown) = object_id(ctx.tool, &objects::URL, "url", &args.url)?;
+    let v = call_json(
+        &ctx.client,
+        "submit_url",
+        [("url".to_string(), json!(shown))].into_iter().collect(),
+    )
+    .await?;
+    let analysis = match v {
+        Output::Json(v) => v
+            .pointer("/data/id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    let sub = Submitted {
+        kind: objects::URL,
+        vt_id: &vt_id,
+        shown: &shown,
+        analysis: &analysis,
+        spent: 1,
+        wait: args.wait.then(|| Duration::from_secs(args.timeout_seconds)),
+        format: args.format,
+    };
+    finish(ctx, sub).await
+}
+
+async fn scan_file(ctx: &Ctx, args: ScanFileArgs) -> Outcome {
+    let tool = ctx.tool;
+    let path = args.path.as_str();
     let refuse = |problem: String| {
-        error_result(format!(
+        Failure::Message(format!(
             "{tool}: invalid argument `path`: {problem}. Nothing was sent to VirusTotal."
         ))
     };
-    let opened = match ctx.uploads.open_file(path) {
-        Ok(f) => f,
-        Err(problem) => return refuse(problem),
-    };
+    let opened = ctx.uploads.open_file(path).map_err(refuse)?;
     if let Err(Error::InvalidInput { problem, .. }) = check_upload_len(opened.len, path) {
-        return refuse(problem);
+        return Err(refuse(problem));
     }
     let len = opened.len;
-    let (file, sha256) = match sha256_and_rewind(opened.file).await {
-        Ok(x) => x,
-        Err(e) => return error_result(describe_error(tool, &e)),
-    };
+    let (file, sha256) = sha256_and_rewind(opened.file).await?;
     // Already known: report it without uploading.
     match objects::report(
         ctx,
@@ -187,17 +174,17 @@ pub(super) async fn scan(
         Ok(mut r) => {
             r.notes
                 .push("VirusTotal already knows this file, so it was not uploaded.".into());
-            return report_result(&r, format, ctx.budget_chars);
+            return Ok(Answer::report(&r, args.format));
         }
         Err(e) if e.is_not_found() => {}
-        Err(e) => return error_result(describe_error(tool, &e)),
+        Err(e) => return Err(e.into()),
     }
     let mut fields = vec![];
-    if let Some(pw) = args.get("password").and_then(Value::as_str) {
-        fields.push(("password", pw.to_string()));
+    if let Some(pw) = &args.password {
+        fields.push(("password", pw.clone()));
     }
     ctx.progress.report(0.0, None, "uploading".into()).await;
-    let analysis = match ctx
+    let analysis = ctx
         .client
         .upload_body(
             UploadTarget::Public,
@@ -208,15 +195,11 @@ pub(super) async fn scan(
             },
             &fields,
         )
-        .await
-    {
-        Ok(v) => v
-            .pointer("/data/id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        Err(e) => return error_result(describe_error(tool, &e)),
-    };
+        .await?
+        .pointer("/data/id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let spent = if len > crate::client::upload::DIRECT_UPLOAD_LIMIT {
         3
     } else {
@@ -228,6 +211,8 @@ pub(super) async fn scan(
         shown: &sha256,
         analysis: &analysis,
         spent,
+        wait: args.wait.then(|| Duration::from_secs(args.timeout_seconds)),
+        format: args.format,
     };
-    finish(ctx, tool, sub, args).await
+    finish(ctx, sub).await
 }

@@ -2,13 +2,13 @@
 //! merged, the cost is stated before anything is spent, and a quota that runs out stops the
 //! run cleanly with what was done kept.
 
+use super::args::{Format, TriageArgs};
 use super::model::{clean_to, q};
 use super::objects;
-use super::{Ctx, short_error};
+use super::{Answer, Ctx, Outcome, Run, short_error};
 use crate::client::ids;
-use crate::mcp::output::json_result;
 use crate::ops::{Output, call_json};
-use rmcp::model::{CallToolResult, ContentBlock};
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
@@ -77,12 +77,18 @@ fn kind(k: &str) -> objects::Kind {
     }
 }
 
-/// Runs the triage.
-pub(super) async fn triage(ctx: &Ctx, args: &Map<String, Value>, format: &str) -> CallToolResult {
-    let iocs: Vec<String> = args
-        .get("iocs")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
+/// `triage_iocs`.
+pub struct Triage;
+
+impl Run for Triage {
+    type Args = TriageArgs;
+    fn run(ctx: &Ctx, args: TriageArgs) -> BoxFuture<'_, Outcome> {
+        Box::pin(triage(ctx, args))
+    }
+}
+
+async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
+    let iocs = args.iocs;
     let mut rows: Vec<Row> = vec![];
     let mut duplicates = 0;
     for raw in &iocs {
@@ -176,8 +182,8 @@ pub(super) async fn triage(ctx: &Ctx, args: &Map<String, Value>, format: &str) -
         .filter(|r| matches!(r.status, "found" | "not_found"))
         .count();
     let out = json!({"plan": plan, "requests": requests, "checked": checked, "stopped": stopped, "rows": rows});
-    if format == "json" {
-        return json_result(out, ctx.budget_chars);
+    if args.format == Format::Json {
+        return Ok(Answer::json(out));
     }
     let mut s = format!(
         "## Triage of {} indicator(s)\n{plan}\n\n| indicator | type | verdict | label | first seen |\n|---|---|---|---|---|\n",
@@ -222,7 +228,8 @@ pub(super) async fn triage(ctx: &Ctx, args: &Map<String, Value>, format: &str) -
             "Stopped early: {why}. The rows above marked `not checked` can be retried later."
         );
     }
-    let mut res = CallToolResult::success(vec![ContentBlock::text(s)]);
-    res.structured_content = Some(out);
-    res
+    Ok(Answer {
+        json: out,
+        markdown: Some(s),
+    })
 }

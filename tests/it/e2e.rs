@@ -481,6 +481,19 @@ fn tools_names_composite_tools_and_lists_what_they_call() {
         calls[0],
         json!({"operation": "get_file", "method": "GET", "path": "/files/{id}"})
     );
+    // Named but not available to the key's tier: not listed, and the reason is printed.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        .args(["--tools", "get_file_report,get_threat_actor", "tools"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.starts_with("get_file_report ") && !listed.contains("get_threat_actor"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("get_threat_actor: not listed:") && stderr.contains("--tier premium"),
+        "{stderr}"
+    );
     // Every composite names only operations that exist, with their method and path.
     for c in vtmcp::reports::COMPOSITES {
         assert!(!c.calls.is_empty(), "{}", c.name);

@@ -2,7 +2,7 @@
 //! counts, parallel full depth, partial failures, pagination, scans with progress and timeout,
 //! quota-aware triage, inert hostile text, and committed snapshots of each report.
 
-use crate::mcp::{call, config, connect, sha256_hex, text};
+use crate::mcp::{call, config, connect, everything, sha256_hex, text};
 use crate::support::mock_vt;
 use rmcp::model::{
     CallToolRequestParams, NumberOrString, ProgressNotificationParam, ProgressToken,
@@ -815,4 +815,39 @@ async fn threat_tools_use_collections_and_fall_back_to_the_legacy_endpoint() {
         "{}",
         text(&r)
     );
+}
+
+/// Every composite tool, called with only its required arguments (each the schema's example,
+/// or the first allowed value), gets past argument reading: what the derived schema accepts,
+/// the argument type reads. A tool whose type and schema disagree answers with the "vtmcp bug"
+/// message instead; a tool whose example does not validate fails here too.
+#[tokio::test]
+async fn every_composite_reads_what_its_schema_accepts() {
+    let server = mock_vt().await;
+    let client = connect(&everything(&server.uri())).await;
+    for c in vtmcp::reports::COMPOSITES {
+        let schema = c.input_schema();
+        assert_eq!(schema["additionalProperties"], json!(false), "{}", c.name);
+        let mut args = serde_json::Map::new();
+        for r in schema["required"].as_array().unwrap() {
+            let name = r.as_str().unwrap();
+            let p = &schema["properties"][name];
+            let value = p
+                .get("example")
+                .cloned()
+                .or_else(|| p.pointer("/enum/0").cloned())
+                .unwrap_or_else(|| panic!("{}: `{name}` has neither example nor enum", c.name));
+            args.insert(name.into(), value);
+        }
+        // scan_file's example names a file outside any upload directory: refused by path, after
+        // the arguments were read.
+        let r = call(&client, c.name, Value::Object(args)).await;
+        let t = text(&r);
+        assert!(
+            !t.contains("invalid argument `") || c.name == "scan_file",
+            "{}: {t}",
+            c.name
+        );
+        assert!(!t.contains("could not be read"), "{}: {t}", c.name);
+    }
 }

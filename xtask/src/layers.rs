@@ -29,19 +29,12 @@ pub const LAYERS: &[&[&str]] = &[
 ];
 
 /// Upward edges not yet removed: (from, to, why it is still there).
-pub const KNOWN_BACK_EDGES: &[(&str, &str, &str)] = &[
-    (
-        "client",
-        "ops",
-        "the operation table (OperationMeta) is generated into ops, and Client::download_to takes \
+pub const KNOWN_BACK_EDGES: &[(&str, &str, &str)] = &[(
+    "client",
+    "ops",
+    "the operation table (OperationMeta) is generated into ops, and Client::download_to takes \
          an operation name that it runs through the dispatcher",
-    ),
-    (
-        "reports",
-        "mcp",
-        "report tools still build MCP results (mcp::output) and read tool schemas (mcp::catalog)",
-    ),
-];
+)];
 
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))
