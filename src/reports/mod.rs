@@ -21,10 +21,13 @@
 //! `vtmcp tools --json`, the snapshots and COVERAGE.md all read this list.
 
 pub mod args;
+mod extract;
 pub mod model;
 pub mod objects;
 mod relationships;
+mod render;
 mod scan;
+mod text;
 mod threats;
 mod triage;
 
