@@ -6,8 +6,13 @@
 //! * `operations.rs`: the operation table (metadata + flat input schema per operation) and the
 //!   `vt_dispatch!` invocation that `src/ops.rs` expands into one dispatch function per operation.
 //!
-//! Helpers live in `build/`.
+//! Helpers live in `build/`: `model.rs` reads the operations out of the spec (the xtask and the
+//! tests include the same file), `spec.rs` turns them into the generated files.
 
+// The model is shared with the xtask (and the tests), which use parts build.rs does not.
+#[allow(dead_code)]
+#[path = "build/model.rs"]
+mod model;
 #[path = "build/spec.rs"]
 mod spec;
 
@@ -20,7 +25,7 @@ fn main() {
     let mut doc: serde_json::Value = yaml_serde::from_str(&text).expect("spec is not valid YAML");
     spec::keep_unknown_fields(&mut doc);
 
-    let ops = spec::collect_operations(&doc);
+    let ops = model::checked_operations(&doc).unwrap_or_else(|e| panic!("{e}"));
     // `vtmcp --version` names the spec it was generated from.
     let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
     let digest: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
@@ -68,9 +73,5 @@ fn main() {
         1,
     );
     fs::write(out.join("client.rs"), code).unwrap();
-    fs::write(
-        out.join("operations.rs"),
-        spec::emit_table(&doc, &ops, &setters),
-    )
-    .unwrap();
+    fs::write(out.join("operations.rs"), spec::emit_table(&ops, &setters)).unwrap();
 }

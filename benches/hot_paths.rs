@@ -2,8 +2,8 @@
 //! building and rendering a report, cleaning hostile text, and trimming an oversized result to
 //! the output budget.
 //!
-//! `cargo bench --bench hot_paths` runs them; CI compiles them (`cargo clippy --all-targets`)
-//! but does not run them: timings are not asserted anywhere.
+//! `cargo bench --bench hot_paths` runs them; CI (`.ci/run`) only compiles them, in its
+//! `cargo clippy --workspace --all-targets` step: timings are not asserted anywhere.
 //! The end-to-end figures of the binary are in `BENCHMARKS.md` (`cargo xtask bench`).
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};

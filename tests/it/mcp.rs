@@ -7,13 +7,13 @@
 pub use crate::support::mcp::{all_tiers, call, config, connect, everything, sha256_hex, text};
 
 use crate::support::snapshots::{assert_dir, pretty_json};
-use crate::support::{TEST_KEY, mock_vt, resolve, sample_call, sample_instance, spec_op};
+use crate::support::{TEST_KEY, json_response_schema, mock_vt, sample_call, sample_instance};
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use vtmcp::config::Config;
 use vtmcp::mcp::VtServer;
-use vtmcp::ops::OPERATIONS;
+use vtmcp::ops::{OPERATIONS, ResponseKind};
 use wiremock::{Mock, ResponseTemplate, matchers};
 
 #[tokio::test]
@@ -116,13 +116,11 @@ async fn every_generated_tool_calls_virustotal_through_mcp() {
         server.reset().await;
         crate::support::install_catch_all(&server).await;
         let (args, path, _) = sample_call(op, upload.path());
-        let (_, _, spec) = spec_op(op.id);
-        let ok = resolve(&spec["responses"]["200"]);
-        let template = match ok.get("content").and_then(Value::as_object) {
-            None => ResponseTemplate::new(200),
-            Some(c) if c.contains_key("application/json") => ResponseTemplate::new(200)
-                .set_body_json(sample_instance(&c["application/json"]["schema"], 0)),
-            Some(_) => ResponseTemplate::new(200)
+        let template = match op.response {
+            ResponseKind::Empty => ResponseTemplate::new(200),
+            ResponseKind::Json => ResponseTemplate::new(200)
+                .set_body_json(sample_instance(json_response_schema(op.id), 0)),
+            ResponseKind::Bytes => ResponseTemplate::new(200)
                 .set_body_raw(b"binary-body".to_vec(), "application/octet-stream"),
         };
         Mock::given(matchers::method(op.method))
@@ -144,7 +142,7 @@ async fn every_generated_tool_calls_virustotal_through_mcp() {
             continue;
         }
         let structured = r.structured_content.clone().unwrap_or(Value::Null);
-        if op.response == vtmcp::ops::ResponseKind::Bytes {
+        if op.response == ResponseKind::Bytes {
             let saved = structured["saved_to"].as_str().unwrap_or_default();
             if std::fs::read(saved).ok().as_deref() != Some(b"binary-body".as_slice())
                 || structured["sha256"] != sha256_hex(b"binary-body")

@@ -3,12 +3,14 @@
 //! a response with every typed field (plus unknown ones) that must decode and come back whole.
 
 use crate::support::{
-    TEST_KEY, as_query_value, client_for, install_catch_all, mock_vt, resolve, sample_call,
-    sample_instance, spec_op, strip_nulls,
+    TEST_KEY, as_query_value, client_for, install_catch_all, json_response_schema, mock_vt,
+    sample_call, sample_instance, strip_nulls,
 };
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
-use vtmcp::ops::{BodyShape, Location, OPERATIONS, Output, call_json, call_json_typed};
+use vtmcp::ops::{
+    BodyShape, Location, OPERATIONS, Output, ResponseKind, call_json, call_json_typed,
+};
 use wiremock::{Mock, ResponseTemplate, matchers};
 
 /// The body VirusTotal must receive for these arguments, built from the table's shape.
@@ -50,18 +52,16 @@ async fn every_operation_sends_the_exact_request_and_decodes_its_response() {
         server.reset().await;
         install_catch_all(&server).await;
         let (args, path, mut query) = sample_call(op, upload.path());
-        let (_, _, spec) = spec_op(op.id);
-        let ok = resolve(&spec["responses"]["200"]);
-        let (template, expected_out) = match ok.get("content").and_then(Value::as_object) {
-            None => (ResponseTemplate::new(200), None),
-            Some(c) if c.contains_key("application/json") => {
-                let sample = sample_instance(&c["application/json"]["schema"], 0);
+        let (template, expected_out) = match op.response {
+            ResponseKind::Empty => (ResponseTemplate::new(200), None),
+            ResponseKind::Json => {
+                let sample = sample_instance(json_response_schema(op.id), 0);
                 (
                     ResponseTemplate::new(200).set_body_json(&sample),
                     Some(sample),
                 )
             }
-            Some(_) => (
+            ResponseKind::Bytes => (
                 ResponseTemplate::new(200)
                     .set_body_raw(b"\x00\x01binary\xff".to_vec(), "application/octet-stream"),
                 None,

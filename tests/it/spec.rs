@@ -1,20 +1,20 @@
 //! Invariants of spec/virustotal-v3.yaml that every operation must keep.
 
+use crate::support::spec::model::{Location as SpecLocation, Shape};
 use crate::support::{resolve, spec};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use vtmcp::mcp::catalog::TIERS;
+use vtmcp::ops::{BodyShape, Location};
 
 const PERMISSIONS: &[&str] = &["read", "submit", "write"];
 
+/// Every operation as (path, lower-case method, operation object), read by the build's model.
 fn operations() -> Vec<(String, String, &'static Value)> {
-    let mut v = vec![];
-    for (path, item) in spec()["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            v.push((path.clone(), method.clone(), op));
-        }
-    }
-    v
+    crate::support::operations()
+        .iter()
+        .map(|o| (o.path.clone(), o.method.to_lowercase(), o.value))
+        .collect()
 }
 
 #[test]
@@ -266,21 +266,89 @@ fn covers_the_whole_api() {
 
 #[test]
 fn generated_table_matches_the_spec() {
-    let ops = operations();
+    let ops = crate::support::operations();
     assert_eq!(vtmcp::ops::OPERATIONS.len(), ops.len());
     let mut per_tag: BTreeMap<&str, usize> = BTreeMap::new();
-    for meta in vtmcp::ops::OPERATIONS {
-        let (path, method, op) = crate::support::spec_op(meta.id);
-        assert_eq!(meta.path, path);
-        assert_eq!(meta.method, method.to_uppercase());
-        assert_eq!(meta.toolset, op["tags"][0]);
-        assert_eq!(meta.tier.as_str(), op["x-vt-tier"]);
-        assert_eq!(meta.permission.as_str(), op["x-vt-permission"]);
+    // In spec order, field by field: a stale build script (README, "What progenitor needs from
+    // the spec") or a table that drifted from the model shows up here.
+    for (meta, op) in vtmcp::ops::OPERATIONS.iter().zip(ops) {
+        let id = meta.id;
+        assert_eq!(meta.id, op.id);
+        assert_eq!(meta.path, op.path, "{id}");
+        assert_eq!(meta.method, op.method, "{id}");
+        assert_eq!(meta.toolset, op.tag, "{id}");
+        assert_eq!(meta.tier.as_str(), op.tier, "{id}");
+        assert_eq!(meta.permission.as_str(), op.permission, "{id}");
+        assert_eq!(meta.summary, op.summary, "{id}");
+        assert_eq!(meta.description, op.description, "{id}");
+        assert_eq!(meta.deprecated, op.deprecated, "{id}");
+        assert_eq!(meta.excluded, op.excluded.as_deref(), "{id}");
+        assert_eq!(
+            Some(format!("{:?}", meta.response).as_str()),
+            op.response.kind(),
+            "{id}: response {}",
+            op.response
+        );
+        let params: Vec<_> = meta
+            .params
+            .iter()
+            .map(|p| (p.name, p.arg, p.location, p.required))
+            .collect();
+        let expected: Vec<_> = op
+            .params
+            .iter()
+            .map(|p| {
+                let location = match p.location {
+                    SpecLocation::Path => Location::Path,
+                    SpecLocation::Query => Location::Query,
+                    SpecLocation::Header => Location::Header,
+                };
+                (p.name.as_str(), p.arg.as_str(), location, p.required)
+            })
+            .collect();
+        assert_eq!(params, expected, "{id}: parameters");
+        let body = match (&op.body, meta.body) {
+            (None, BodyShape::None) | (Some(_), BodyShape::Data) => true,
+            (
+                Some(b),
+                BodyShape::Attributes {
+                    vt_type,
+                    fields,
+                    extras,
+                },
+            ) => {
+                b.shape
+                    == Shape::Attributes {
+                        vt_type: vt_type.into(),
+                        fields: fields.iter().map(|f| f.to_string()).collect(),
+                        extras: extras.iter().map(|f| f.to_string()).collect(),
+                    }
+            }
+            (Some(b), BodyShape::DataFields { fields }) => {
+                b.shape
+                    == Shape::DataFields {
+                        fields: fields.iter().map(|f| f.to_string()).collect(),
+                    }
+            }
+            (Some(b), BodyShape::Form { fields } | BodyShape::Multipart { fields }) => {
+                b.multipart() == matches!(meta.body, BodyShape::Multipart { .. })
+                    && b.shape
+                        == Shape::Fields {
+                            fields: fields.iter().map(|f| f.to_string()).collect(),
+                        }
+            }
+            _ => false,
+        };
+        assert!(
+            body,
+            "{id}: body {:?} in the table, {:?} in the spec",
+            meta.body, op.body
+        );
         *per_tag.entry(meta.toolset).or_default() += 1;
         let schema: Value = serde_json::from_str(meta.input_schema).unwrap();
-        assert_eq!(schema["type"], "object", "{}", meta.id);
+        assert_eq!(schema["type"], "object", "{id}");
         for k in ["oneOf", "anyOf", "allOf"] {
-            assert!(schema.get(k).is_none(), "{}: top-level {k}", meta.id);
+            assert!(schema.get(k).is_none(), "{id}: top-level {k}");
         }
     }
     // Only the three multipart uploads are hand-written.

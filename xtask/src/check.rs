@@ -5,6 +5,7 @@
 //! operation it belongs to (`id (METHOD path)`).
 
 use crate::composite::composite_tools;
+use crate::model::{Location, ProblemKind};
 use crate::spec::{
     EVIDENCE_STATUSES, METHODS, Operation, PERMISSIONS, Spec, TIERS, escape_pointer, path_params,
 };
@@ -410,20 +411,16 @@ impl Checker<'_> {
         self.responses(op);
         self.parameters(op);
 
-        // request body: one media type
-        if let Some(rb) = v.get("requestBody") {
-            let rb = self.spec.deref(rb);
-            match rb.get("content").and_then(Value::as_object) {
-                Some(c) if c.len() == 1 => {}
-                Some(c) => self.op_error(
-                    op,
-                    "/requestBody/content",
-                    format!(
-                        "the request body has {} media types; build.rs needs exactly one",
-                        c.len()
-                    ),
-                ),
-                None => self.op_error(op, "/requestBody", "the request body has no `content`"),
+        // What build.rs could not read (two request media types, a cookie parameter, a
+        // recursive schema …). `$ref`s that do not resolve are reported where they are written
+        // (`refs`), not once per operation that reaches them.
+        for p in &op.problems {
+            if p.kind == ProblemKind::Unsupported {
+                self.problems.push(Problem {
+                    pointer: p.pointer.clone(),
+                    operation: Some(op.label()),
+                    message: format!("{} (build.rs cannot generate it)", p.message),
+                });
             }
         }
     }
@@ -460,49 +457,25 @@ impl Checker<'_> {
     }
 
     fn parameters(&mut self, op: &Operation) {
-        // Path-level parameters apply to every operation of the path.
-        let path_level = self
-            .spec
-            .doc
-            .pointer(&format!("/paths/{}/parameters", escape_pointer(&op.path)))
-            .and_then(Value::as_array);
-        let own = op.value.get("parameters").and_then(Value::as_array);
-        let own_ptr = format!("{}/parameters", op.pointer);
-        let shared_ptr = format!("/paths/{}/parameters", escape_pointer(&op.path));
-        let mut declared_path: Vec<(String, String, bool)> = vec![];
-        let all = own
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, p)| (format!("{own_ptr}/{i}"), p))
-            .chain(
-                path_level
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(i, p)| (format!("{shared_ptr}/{i}"), p)),
-            )
-            .collect::<Vec<_>>();
-        for (ptr, p) in all {
-            let p = self.spec.deref(p);
-            let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-            let location = p.get("in").and_then(Value::as_str).unwrap_or_default();
-            if location == "path" {
-                let required = p.get("required").and_then(Value::as_bool) == Some(true);
-                declared_path.push((name.to_string(), ptr.clone(), required));
+        // The operation's parameters and those of its path item (the model merges them).
+        let mut declared_path: Vec<(&str, &str, bool)> = vec![];
+        for p in &op.params {
+            if p.location == Location::Path {
+                declared_path.push((&p.name, &p.pointer, p.required));
             }
-            if ENUM_PARAMS.contains(&name) {
-                let schema = p.get("schema").map(|s| self.spec.deref(s));
-                let is_enum = schema
-                    .and_then(|s| s.get("enum"))
+            if ENUM_PARAMS.contains(&p.name.as_str()) {
+                let is_enum = p
+                    .schema
+                    .get("enum")
                     .and_then(Value::as_array)
                     .is_some_and(|e| !e.is_empty());
                 if !is_enum {
                     self.problems.push(Problem {
-                        pointer: format!("{ptr}/schema"),
+                        pointer: format!("{}/schema", p.pointer),
                         operation: Some(op.label()),
                         message: format!(
-                            "parameter `{name}` must resolve to an enum of names (e.g. `$ref: '#/components/schemas/FileRelationship'`)"
+                            "parameter `{}` must resolve to an enum of names (e.g. `$ref: '#/components/schemas/FileRelationship'`)",
+                            p.name
                         ),
                     });
                 }
@@ -518,7 +491,7 @@ impl Checker<'_> {
                     format!("path parameter `{{{name}}}` is not declared (`in: path`)"),
                 ),
                 Some((_, ptr, false)) => self.problems.push(Problem {
-                    pointer: ptr.clone(),
+                    pointer: ptr.to_string(),
                     operation: Some(op.label()),
                     message: format!("path parameter `{name}` must have `required: true`"),
                 }),
@@ -533,9 +506,9 @@ impl Checker<'_> {
             }
         }
         for (name, ptr, _) in &declared_path {
-            if !in_template.contains(name) {
+            if !in_template.iter().any(|t| t == name) {
                 self.problems.push(Problem {
-                    pointer: ptr.clone(),
+                    pointer: ptr.to_string(),
                     operation: Some(op.label()),
                     message: format!("path parameter `{name}` does not appear in the path"),
                 });

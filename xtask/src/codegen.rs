@@ -83,10 +83,11 @@ pub enum ToolSnapshots {
 
 /// Tool snapshot step for `root`: checks `tests/snapshots/tools/` (`check`), or refreshes it.
 ///
-/// The tool definitions are built inside the vtmcp crate (its build script and `src/mcp`), which
-/// this crate does not link (it must run while that crate does not build), so the snapshots are
-/// not an [`Artefact`]: the vtmcp test
-/// `tool_snapshot_is_current_and_every_tool_keeps_the_invariants` produces them, and this step
+/// The tool definitions are built inside the vtmcp crate (its build script, `src/mcp` and the
+/// composite registry `COMPOSITES` in `src/reports/mod.rs`), which this crate does not link (it
+/// must run while that crate does not build), so the snapshots are not an [`Artefact`]: the
+/// vtmcp test `tool_snapshot_is_current_and_every_tool_keeps_the_invariants` produces them, and
+/// this step
 /// runs it through cargo with `UPDATE_SNAPSHOTS=0` (check: the test writes nothing and fails on
 /// a stale, missing or left-over file) or `UPDATE_SNAPSHOTS=1` (write).
 pub fn tool_snapshots(root: &Path, check: bool) -> ToolSnapshots {

@@ -368,29 +368,7 @@ fn operation_changes(
     }
 
     // Parameters, keyed by (in, name).
-    let params = |spec: &Spec, op: &Operation| -> Vec<(String, String, Value)> {
-        op.value
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|p| spec.deref(p))
-            .map(|p| {
-                (
-                    p.get("in")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    p.get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                    p.clone(),
-                )
-            })
-            .collect()
-    };
-    let (op_params, np_params) = (params(old, o), params(new, n));
+    let (op_params, np_params) = (params(o), params(n));
     for (loc, name, p) in &np_params {
         match op_params.iter().find(|(l, nm, _)| l == loc && nm == name) {
             None => out.push(format!(
@@ -530,6 +508,14 @@ fn operation_changes(
         }
     }
     out
+}
+
+/// An operation's parameters as (in, name, the parameter object as written).
+fn params<'a>(op: &'a Operation<'a>) -> Vec<(&'static str, &'a str, &'a Value)> {
+    op.params
+        .iter()
+        .map(|p| (p.location.as_str(), p.name.as_str(), p.value))
+        .collect()
 }
 
 fn describe(r: &Response) -> String {

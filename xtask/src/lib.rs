@@ -17,6 +17,10 @@ pub mod composite;
 pub mod diff;
 pub mod layers;
 pub mod metadata;
+/// The operation model build.rs uses, included from the same file so that the two cannot
+/// disagree about what the spec says.
+#[path = "../../build/model.rs"]
+pub mod model;
 pub mod render;
 pub mod spec;
 

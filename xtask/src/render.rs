@@ -208,7 +208,7 @@ fn tier_permission_table(ops: &[&Operation], what: &str) -> String {
 
 /// The client method cell of an operation.
 fn client_method(o: &Operation) -> String {
-    if o.multipart {
+    if o.multipart() {
         "hand-written (multipart, `src/client/upload.rs`)".to_string()
     } else {
         format!("`Client::{}`", o.id)
@@ -217,30 +217,15 @@ fn client_method(o: &Operation) -> String {
 
 /// `## Left out`: the spec's `x-vt-omitted` endpoints and why.
 fn omitted_section(spec: &Spec) -> String {
-    let Some(list) = spec
-        .doc
-        .get("x-vt-omitted")
-        .and_then(serde_json::Value::as_array)
-    else {
+    let Some(omitted) = crate::model::omitted(&spec.doc) else {
         return String::new();
     };
     let mut out = String::from(
         "\n## Left out\n\nEndpoints VirusTotal has that the spec leaves out on purpose (`x-vt-omitted`).\n\n\
          | method | path | why |\n| --- | --- | --- |\n",
     );
-    for e in list {
-        let s = |k: &str| {
-            e.get(k)
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-        };
-        let _ = writeln!(
-            out,
-            "| {} | `{}` | {} |",
-            s("method"),
-            s("path"),
-            cell(s("why"))
-        );
+    for e in omitted {
+        let _ = writeln!(out, "| {} | `{}` | {} |", e.method, e.path, cell(&e.why));
     }
     out
 }
@@ -315,7 +300,7 @@ pub fn coverage_md(spec: &Spec, ops: &[Operation]) -> String {
     let tools = count(ops, Operation::is_tool);
     let by_class = counts_by(&all, |o| o.response.class());
     let class = |c: &str| by_class.get(c).copied().unwrap_or(0);
-    let multipart = count(ops, |o| o.multipart);
+    let multipart = count(ops, Operation::multipart);
     let deprecated = count(ops, |o| o.deprecated);
 
     let mut out = format!("{MD_HEADER}\n\n# VirusTotal API v3 coverage\n\n");

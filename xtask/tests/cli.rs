@@ -119,6 +119,39 @@ fn spec_check_rejects_a_default_response_beside_200() {
 }
 
 #[test]
+fn spec_check_reports_what_build_rs_could_not_generate() {
+    // build.rs and `spec check` read operations through one model: a parameter the operation
+    // table cannot hold is a `spec check` problem, not a panic in the build.
+    let err = check_rejects(|doc| {
+        doc["paths"]["/files/{id}"]["get"]["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "session", "in": "cookie", "schema": {"type": "string"}}));
+    });
+    assert!(
+        err.contains(
+            "error: get_file (GET /files/{id}): parameter `session` is in `cookie`; only path, query and header parameters are supported (build.rs cannot generate it)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn spec_check_reports_an_unresolved_parameter_ref_once() {
+    // Where the `$ref` is written, not a second time for the operation that reaches it.
+    let err = check_rejects(|doc| {
+        doc["paths"]["/files/{id}"]["get"]["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"$ref": "#/components/parameters/Nope"}));
+    });
+    assert!(
+        err.contains("`$ref: #/components/parameters/Nope` does not resolve"),
+        "{err}"
+    );
+}
+
+#[test]
 fn spec_check_passes_on_the_repository_spec() {
     let out = xtask(&["spec", "check"]);
     assert!(

@@ -20,8 +20,8 @@ pub use mock::{client_for, install_catch_all, mock_vt};
 pub use skipping::{REQUIRE_ALL, shared_fixtures, skip};
 #[allow(unused_imports)]
 pub use spec::{
-    as_query_value, encode_segment, resolve, sample_arg, sample_call, sample_instance, spec,
-    spec_op, strip_nulls,
+    as_query_value, encode_segment, json_response_schema, operations, resolve, sample_arg,
+    sample_call, sample_instance, spec, spec_op, strip_nulls,
 };
 
 pub const TEST_KEY: &str = "test-key-0123456789abcdef";

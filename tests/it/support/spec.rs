@@ -16,27 +16,39 @@ pub fn spec() -> &'static Value {
     })
 }
 
-pub fn resolve(v: &Value) -> &Value {
-    match v.get("$ref").and_then(Value::as_str) {
-        Some(r) => resolve(
-            spec()
-                .pointer(r.trim_start_matches('#'))
-                .unwrap_or_else(|| panic!("unresolved {r}")),
-        ),
-        None => v,
-    }
+/// The operation model build.rs generates the operation table from (`build/model.rs`, shared
+/// with the xtask), so that the tests read the spec exactly as the build does.
+#[allow(dead_code)]
+#[path = "../../../build/model.rs"]
+pub mod model;
+
+/// Every operation of the spec, in spec order, as build.rs reads them.
+pub fn operations() -> &'static [model::Operation<'static>] {
+    static OPERATIONS: OnceLock<Vec<model::Operation<'static>>> = OnceLock::new();
+    OPERATIONS.get_or_init(|| model::checked_operations(spec()).unwrap_or_else(|e| panic!("{e}")))
 }
 
-/// The spec's operation object for an operation id: (path, method, operation).
-pub fn spec_op(id: &str) -> (String, String, &'static Value) {
-    for (path, item) in spec()["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            if op["operationId"] == id {
-                return (path.clone(), method.clone(), op);
-            }
-        }
-    }
-    panic!("no operation {id}")
+/// Follows `$ref`s within the spec.
+pub fn resolve(v: &Value) -> &Value {
+    model::deref(spec(), v).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The spec's operation with this operationId.
+pub fn spec_op(id: &str) -> &'static model::Operation<'static> {
+    operations()
+        .iter()
+        .find(|o| o.id == id)
+        .unwrap_or_else(|| panic!("no operation {id}"))
+}
+
+/// The schema of an operation's JSON `200` answer (of the media type progenitor decodes).
+pub fn json_response_schema(id: &str) -> &'static Value {
+    let ok = resolve(&spec_op(id).value["responses"]["200"]);
+    ok.get("content")
+        .and_then(Value::as_object)
+        .and_then(model::json_media)
+        .map(|(_, media)| &media["schema"])
+        .unwrap_or_else(|| panic!("{id}: the 200 response is not JSON"))
 }
 
 /// An instance of `schema` with every typed property filled and one unknown field added wherever
