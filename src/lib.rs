@@ -9,7 +9,8 @@
 //! 2. **As a typed Rust client**: [`Client`] has one builder method per operation
 //!    (`client.get_file().id("…").send().await`), hand-written multipart uploads, and the
 //!    policies in [`client`] (key handling, redirects without the key, errors in [`Error`]).
-//!    [`ops`] calls any operation by name with JSON arguments.
+//!    It stands alone: [`ops`], a layer above, calls any operation by name with JSON arguments
+//!    (and pages, downloads and uploads by name), reading the table in [`operations`].
 //! 3. **As a spec workflow**: edit the YAML, run `cargo xtask spec check` and
 //!    `cargo xtask codegen`; the client, the tool table, `COVERAGE.md` and the snapshots follow
 //!    (README, "Changing the spec").
@@ -36,6 +37,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod mcp;
+pub mod operations;
 pub mod ops;
 pub mod reports;
 pub mod upload_dirs;

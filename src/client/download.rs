@@ -1,16 +1,19 @@
-//! Streamed downloads: any operation that answers with bytes (file downloads, PCAP, EVTX,
-//! memory dumps, ZIPs, feed batches) or a signed URL, written to a file chunk by chunk and
-//! hashed on the way, never held in memory whole.
+//! Streamed downloads: the bytes of an operation that answers with bytes (file downloads, PCAP,
+//! EVTX, memory dumps, ZIPs, feed batches) or of a signed URL, written to a file chunk by chunk
+//! and hashed on the way, never held in memory whole.
 //!
 //! VirusTotal's `/download` endpoints answer with a redirect to signed storage. The client
 //! follows it without the `x-apikey` header: the key only goes to the base URL's origin.
+//!
+//! With the typed methods, send the operation and save its stream with [`save_stream`]; a
+//! signed URL (from a `*_download_url` operation) goes to [`Client::download_url_to`]. To
+//! download by operation name with JSON arguments, see `vtmcp::ops::download_to`.
 
+use crate::client::ByteStream;
 use crate::client::upload::json_response;
-use crate::ops::{OperationMeta, Output, ResponseKind};
 use crate::{Client, Error};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde_json::{Map, Value};
 use sha2::Digest;
 use std::{
     path::{Path, PathBuf},
@@ -20,37 +23,6 @@ use tokio::io::AsyncWriteExt;
 
 /// A stream of body chunks.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// What to download.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DownloadSource {
-    /// An operation of the spec that answers with bytes, with its flat JSON arguments
-    /// (e.g. `download_file` with `{"id": "<sha256>"}`).
-    Operation {
-        /// Operation id.
-        id: String,
-        /// Its arguments (a JSON object).
-        args: Value,
-    },
-    /// A URL: a signed download URL from a `*_download_url` operation, or any URL under the
-    /// base URL. The key is only sent to the base URL's origin.
-    Url(String),
-}
-
-impl DownloadSource {
-    /// The operation `id` with `args` (a JSON object).
-    pub fn operation(id: impl Into<String>, args: Value) -> Self {
-        DownloadSource::Operation {
-            id: id.into(),
-            args,
-        }
-    }
-
-    /// A URL.
-    pub fn url(url: impl Into<String>) -> Self {
-        DownloadSource::Url(url.into())
-    }
-}
 
 /// A finished download.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,107 +35,79 @@ pub struct Downloaded {
     pub sha256: String,
 }
 
+/// Saves the byte stream of a typed call into the file `path`, hashing it on the way: the body
+/// goes to an exclusively created temporary file with an unpredictable name in `path`'s
+/// directory and is renamed onto `path` when complete (mode `0600`; a link at `path` is
+/// replaced, never written through; a failed download leaves nothing behind). `operation` names
+/// the call in errors.
+///
+/// ```no_run
+/// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
+/// use vtmcp::client::download::save_stream;
+///
+/// let sha256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+/// let body = client
+///     .download_file()
+///     .id(sha256)
+///     .send()
+///     .await
+///     .map_err(|e| vtmcp::Error::from_progenitor("download_file", e))?;
+/// let done = save_stream("download_file", body.into_inner(), std::path::Path::new("sample.bin")).await?;
+/// assert_eq!(done.sha256, sha256);
+/// # Ok(()) }
+/// ```
+pub async fn save_stream(
+    operation: &str,
+    stream: ByteStream,
+    path: &Path,
+) -> Result<Downloaded, Error> {
+    write_stream(operation, Box::pin(stream.into_inner()), path, None).await
+}
+
 impl Client {
-    /// Downloads `source` into the file `path`, streaming: the body goes to a temporary file
-    /// created exclusively, with an unpredictable name, in `path`'s directory, and is renamed to
-    /// `path` once complete (a failed download leaves nothing behind; an existing `path`, even
-    /// a symbolic link, is replaced, never written through). The file is created with mode
-    /// `0600`. Redirects to signed storage are followed without the API key.
-    ///
-    /// ```no_run
-    /// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
-    /// use vtmcp::client::DownloadSource;
-    ///
-    /// let sha256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
-    /// let done = client
-    ///     .download_to(
-    ///         DownloadSource::operation("download_file", serde_json::json!({"id": sha256})),
-    ///         std::path::Path::new("sample.bin"),
-    ///     )
-    ///     .await?;
-    /// assert_eq!(done.sha256, sha256);
-    /// # Ok(()) }
-    /// ```
-    pub async fn download_to(
-        &self,
-        source: DownloadSource,
-        path: &Path,
-    ) -> Result<Downloaded, Error> {
-        let (op, chunks) = self.open_bytes(&source).await?;
-        write_stream(&op, chunks, path, None).await
+    /// Downloads `url` (a signed download URL from a `*_download_url` operation, or any URL
+    /// under the base URL) into the file `path`, streaming, as [`save_stream`] does. The key is
+    /// only sent to the base URL's origin; redirects are followed.
+    pub async fn download_url_to(&self, url: &str, path: &Path) -> Result<Downloaded, Error> {
+        let chunks = self.open_url(url).await?;
+        write_stream(DOWNLOAD_URL, chunks, path, None).await
     }
 
-    /// Starts a download and returns the operation id and the body as a stream of chunks.
-    pub(crate) async fn open_bytes(
-        &self,
-        source: &DownloadSource,
-    ) -> Result<(String, Chunks), Error> {
-        match source {
-            DownloadSource::Operation { id, args } => {
-                let op = OperationMeta::find(id).ok_or_else(|| Error::InvalidInput {
-                    argument: "operation".into(),
-                    problem: format!("unknown operation `{id}`"),
-                })?;
-                if op.response != ResponseKind::Bytes {
-                    return Err(Error::InvalidInput {
-                        argument: "operation".into(),
-                        problem: format!(
-                            "{id} does not answer with bytes; download_to takes an operation \
-                             such as download_file or get_file_feed_batch"
-                        ),
-                    });
-                }
-                let args = match args {
-                    Value::Object(m) => m.clone(),
-                    Value::Null => Map::new(),
-                    other => {
-                        return Err(Error::InvalidInput {
-                            argument: "arguments".into(),
-                            problem: format!("expected a JSON object of arguments, got {other}"),
-                        });
-                    }
-                };
-                match crate::ops::call_json(self, id, args).await? {
-                    Output::Bytes(stream) => Ok((op.id.to_string(), stream.into_inner())),
-                    _ => Err(Error::Decode {
-                        operation: id.clone(),
-                        detail: "expected a byte stream".into(),
-                    }),
-                }
-            }
-            DownloadSource::Url(url) => {
-                let op = "download_url";
-                let parsed = url::Url::parse(url.trim())
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| Error::InvalidInput {
-                        argument: "url".into(),
-                        problem: "expected an absolute http(s) URL, e.g. the `data` of \
-                                  get_file_download_url"
-                            .into(),
-                    })?;
-                let mut request = reqwest::Request::new(reqwest::Method::GET, parsed);
-                *request.timeout_mut() = self.inner.shared.download_timeout;
-                let resp = self
-                    .execute(op, request, true)
+    /// Starts downloading `url` and returns the body as a stream of chunks.
+    pub(crate) async fn open_url(&self, url: &str) -> Result<Chunks, Error> {
+        let op = DOWNLOAD_URL;
+        let parsed = url::Url::parse(url.trim())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| Error::InvalidInput {
+                argument: "url".into(),
+                problem: "expected an absolute http(s) URL, e.g. the `data` of \
+                          get_file_download_url"
+                    .into(),
+            })?;
+        let mut request = reqwest::Request::new(reqwest::Method::GET, parsed);
+        *request.timeout_mut() = self.inner.shared.download_timeout;
+        let resp = self
+            .execute(op, request, true)
+            .await
+            .map_err(|e| Error::from_reqwest(op, e))?;
+        if !resp.status().is_success() {
+            return Err(
+                json_response(op, resp, self.inner.shared.answer_budget.as_ref())
                     .await
-                    .map_err(|e| Error::from_reqwest(op, e))?;
-                if !resp.status().is_success() {
-                    return Err(
-                        json_response(op, resp, self.inner.shared.answer_budget.as_ref())
-                            .await
-                            .err()
-                            .unwrap_or_else(|| Error::Decode {
-                                operation: op.into(),
-                                detail: "unexpected answer".into(),
-                            }),
-                    );
-                }
-                Ok((op.to_string(), Box::pin(resp.bytes_stream())))
-            }
+                    .err()
+                    .unwrap_or_else(|| Error::Decode {
+                        operation: op.into(),
+                        detail: "unexpected answer".into(),
+                    }),
+            );
         }
+        Ok(Box::pin(resp.bytes_stream()))
     }
 }
+
+/// What a download by URL is called in errors and rate-limit events.
+pub(crate) const DOWNLOAD_URL: &str = "download_url";
 
 /// Writes `chunks` to `path`, hashing on the way. A body over `max_bytes`, a broken stream or a
 /// failed write leaves nothing behind.

@@ -12,11 +12,11 @@
 //! late, hourly ones two hours late. A minute without a batch fails with 404
 //! ([`Error::is_not_found`]): skip it.
 
-use crate::client::download::{Chunks, DownloadSource};
+use crate::client::download::Chunks;
 use crate::{Client, Error};
 use bytes::{Buf, Bytes};
 use futures::{Stream, StreamExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::{
     io::{BufRead, BufReader, Read},
     pin::Pin,
@@ -102,8 +102,8 @@ impl Stream for FeedStream {
 
 impl FeedStream {
     /// Decodes a minute batch (bzip2-compressed newline-delimited JSON) read from `reader`,
-    /// e.g. a file saved earlier with [`Client::download_to`]. Must be called inside a Tokio
-    /// runtime; decoding runs on a blocking thread.
+    /// e.g. a file saved earlier with [`save_stream`](crate::client::download::save_stream).
+    /// Must be called inside a Tokio runtime; decoding runs on a blocking thread.
     pub fn from_minute_reader(reader: impl Read + Send + 'static) -> FeedStream {
         FeedStream::spawn("feed batch".into(), false, move || Ok(reader))
     }
@@ -153,22 +153,71 @@ impl Client {
     /// The objects of one minute of a feed (`minute` = `YYYYMMDDhhmm`, UTC; see
     /// [`minute_id`]), decoded while the batch downloads.
     pub async fn feed_minute(&self, kind: FeedKind, minute: &str) -> Result<FeedStream, Error> {
+        check_time(minute, "YYYYMMDDhhmm", 12)?;
+        let sent = match kind {
+            FeedKind::Files => self.get_file_feed_batch().time(minute).send().await,
+            FeedKind::FileBehaviours => {
+                self.get_file_behaviour_feed_batch()
+                    .time(minute)
+                    .send()
+                    .await
+            }
+            FeedKind::Urls => self.get_url_feed_batch().time(minute).send().await,
+            FeedKind::Domains => self.get_domain_feed_batch().time(minute).send().await,
+            FeedKind::IpAddresses => self.get_ip_address_feed_batch().time(minute).send().await,
+        };
         let op = kind.minute_operation();
-        let (op, chunks) = self
-            .open_bytes(&DownloadSource::operation(op, json!({ "time": minute })))
-            .await?;
-        Ok(FeedStream::from_chunks(op, false, chunks))
+        let body = sent.map_err(|e| Error::from_progenitor(op, e))?;
+        Ok(FeedStream::from_chunks(
+            op.to_string(),
+            false,
+            Box::pin(body.into_inner().into_inner()),
+        ))
     }
 
     /// The objects of one hour of a feed (`hour` = `YYYYMMDDhh`, UTC; see [`hour_id`]): the
     /// sixty minute files of the hourly archive, in archive order.
     pub async fn feed_hour(&self, kind: FeedKind, hour: &str) -> Result<FeedStream, Error> {
+        check_time(hour, "YYYYMMDDhh", 10)?;
+        let sent = match kind {
+            FeedKind::Files => self.get_file_feed_hourly_batch().time(hour).send().await,
+            FeedKind::FileBehaviours => {
+                self.get_file_behaviour_feed_hourly_batch()
+                    .time(hour)
+                    .send()
+                    .await
+            }
+            FeedKind::Urls => self.get_url_feed_hourly_batch().time(hour).send().await,
+            FeedKind::Domains => self.get_domain_feed_hourly_batch().time(hour).send().await,
+            FeedKind::IpAddresses => {
+                self.get_ip_address_feed_hourly_batch()
+                    .time(hour)
+                    .send()
+                    .await
+            }
+        };
         let op = kind.hour_operation();
-        let (op, chunks) = self
-            .open_bytes(&DownloadSource::operation(op, json!({ "time": hour })))
-            .await?;
-        Ok(FeedStream::from_chunks(op, true, chunks))
+        let body = sent.map_err(|e| Error::from_progenitor(op, e))?;
+        Ok(FeedStream::from_chunks(
+            op.to_string(),
+            true,
+            Box::pin(body.into_inner().into_inner()),
+        ))
     }
+}
+
+/// Refuses a batch id that is not `digits` ASCII digits (`format`), before anything is sent.
+fn check_time(time: &str, format: &str, digits: usize) -> Result<(), Error> {
+    if time.len() == digits && time.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    Err(Error::InvalidInput {
+        argument: "time".into(),
+        problem: format!(
+            "expected the batch time as {format} (UTC, {digits} digits, e.g. {})",
+            &"202401011200"[..digits]
+        ),
+    })
 }
 
 /// Reads an async chunk stream from a blocking thread.

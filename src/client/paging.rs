@@ -5,14 +5,13 @@
 //! page-fetching closure into a [`Paginator`], a [`Stream`] of items that follows the cursor,
 //! stops after [`PageOptions::max_items`], says where to resume ([`Paginator::resume_point`])
 //! and ends with [`Error::Paging`] if the server hands out a cursor it already gave (which
-//! would loop forever). [`paginate_json`] does the same over the JSON dispatcher
-//! ([`crate::ops::call_json`]).
+//! would loop forever). The same paginator runs over the JSON dispatcher by operation name in
+//! the layer above (`vtmcp::ops::paginate_json`).
 
+use crate::Error;
 use crate::client::{ResponseValue, types};
-use crate::ops::{OperationMeta, Output};
-use crate::{Client, Error};
 use futures::{Stream, future::BoxFuture};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::{
     collections::{HashSet, VecDeque},
     fmt,
@@ -191,6 +190,12 @@ impl PageOptions {
         self.resume = Some(point);
         self
     }
+
+    /// Whether a starting point ([`PageOptions::cursor`], [`PageOptions::resume_from`]) was
+    /// given.
+    pub(crate) fn has_start(&self) -> bool {
+        self.resume.is_some()
+    }
 }
 
 type PageFuture<T> = BoxFuture<'static, Result<Page<T>, Error>>;
@@ -284,86 +289,6 @@ where
         max_pages: options.max_pages,
         done: false,
     }
-}
-
-/// Pages through the list or relationship operation `operation` of the JSON dispatcher
-/// ([`crate::ops::call_json`]) with the flat JSON `args` (without `cursor`, or with one to
-/// start from). Items are the elements of `data`. Fails before any request when the operation
-/// does not page or an argument is wrong.
-///
-/// ```no_run
-/// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
-/// use futures::StreamExt;
-/// use vtmcp::client::{PageOptions, paginate_json};
-///
-/// let mut pages = paginate_json(
-///     &client,
-///     "list_file_comments",
-///     serde_json::json!({"id": "44d88612fea8a8f36de82e1278abb02f", "limit": 40}),
-///     PageOptions::new().max_items(60),
-/// )?;
-/// while let Some(comment) = pages.next().await {
-///     println!("{}", comment?["attributes"]["text"]);
-/// }
-/// if let Some(resume) = pages.resume_point() {
-///     println!("more from cursor {:?}, skipping {}", resume.cursor, resume.skip);
-/// }
-/// # Ok(()) }
-/// ```
-pub fn paginate_json(
-    client: &Client,
-    operation: &str,
-    args: Value,
-    mut options: PageOptions,
-) -> Result<Paginator<Value>, Error> {
-    let op = OperationMeta::find(operation).ok_or_else(|| Error::InvalidInput {
-        argument: "operation".into(),
-        problem: format!("unknown operation `{operation}`"),
-    })?;
-    if !op.params.iter().any(|p| p.arg == "cursor") {
-        return Err(Error::InvalidInput {
-            argument: "operation".into(),
-            problem: format!("{operation} does not page (it takes no `cursor`)"),
-        });
-    }
-    let mut args: Map<String, Value> = match args {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        other => {
-            return Err(Error::InvalidInput {
-                argument: "arguments".into(),
-                problem: format!("expected a JSON object of arguments, got {other}"),
-            });
-        }
-    };
-    if let Some(c) = args.remove("cursor")
-        && options.resume.is_none()
-        && let Some(c) = c.as_str().filter(|c| !c.is_empty())
-    {
-        options = options.cursor(c);
-    }
-    // Check the arguments once, before anything is sent.
-    crate::ops::Args::new(op, args.clone())?;
-    let client = client.clone();
-    let id = op.id;
-    let mut p = paginate(options, move |cursor| {
-        let client = client.clone();
-        let mut args = args.clone();
-        if let Some(c) = cursor {
-            args.insert("cursor".into(), Value::String(c));
-        }
-        async move {
-            match crate::ops::call_json(&client, id, args).await? {
-                Output::Json(v) => Ok(v.into_page()),
-                _ => Err(Error::Decode {
-                    operation: id.into(),
-                    detail: "expected a JSON collection".into(),
-                }),
-            }
-        }
-    });
-    p.operation = id.to_string();
-    Ok(p)
 }
 
 impl<T> Paginator<T> {

@@ -3,7 +3,7 @@
 //! `POST /monitor/items`. Files are streamed from disk, never read whole into memory, and a file
 //! over the size limit is refused before any request.
 
-use crate::ops::{Args, Output};
+use crate::operations::OperationMeta;
 use crate::{Client, Error};
 use serde_json::Value;
 use std::path::Path;
@@ -25,7 +25,18 @@ pub enum UploadTarget {
 }
 
 impl UploadTarget {
-    fn op(self) -> &'static str {
+    /// The upload operation `op` (`upload_file`, `upload_private_file`, `upload_monitor_item`).
+    pub fn of_operation(op: &str) -> Option<UploadTarget> {
+        match op {
+            "upload_file" => Some(UploadTarget::Public),
+            "upload_private_file" => Some(UploadTarget::Private),
+            "upload_monitor_item" => Some(UploadTarget::Monitor),
+            _ => None,
+        }
+    }
+
+    /// The id of its operation.
+    pub fn op(self) -> &'static str {
         match self {
             UploadTarget::Public => "upload_file",
             UploadTarget::Private => "upload_private_file",
@@ -238,80 +249,7 @@ pub(crate) async fn json_response(
 
 /// The form fields an upload operation takes besides `file`, as the spec lists them.
 pub(crate) fn multipart_fields(op: &str) -> impl Iterator<Item = &'static str> {
-    let fields = match crate::ops::OperationMeta::find(op).map(|o| &o.body) {
-        Some(crate::ops::BodyShape::Multipart { fields }) => *fields,
-        _ => &[],
-    };
-    fields.iter().copied().filter(|f| *f != "file")
-}
-
-fn form_fields(args: &Args, op: &str) -> Vec<(&'static str, String)> {
-    multipart_fields(op)
-        .filter_map(|name| {
-            let v = args.get(name)?;
-            let s = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            Some((name, s))
-        })
-        .collect()
-}
-
-async fn upload_op(
-    client: &Client,
-    args: &Args,
-    op: &str,
-    target: UploadTarget,
-) -> Result<Output, Error> {
-    let path: String = args.required("file")?;
-    let body = UploadBody::open(Path::new(&path)).await?;
-    let extra = form_fields(args, op);
-    client
-        .upload_body(target, body, &extra)
-        .await
-        .map(Output::Json)
-}
-
-/// Runs the upload operation `op` with a file the caller has already opened and checked (the
-/// MCP server opens it inside an upload directory, see [`crate::upload_dirs`]); the `file`
-/// argument is not read again.
-pub(crate) async fn upload_opened(
-    client: &Client,
-    args: &Args,
-    op: &str,
-    file: crate::upload_dirs::UploadFile,
-) -> Result<Output, Error> {
-    let target = match op {
-        "upload_file" => UploadTarget::Public,
-        "upload_private_file" => UploadTarget::Private,
-        "upload_monitor_item" => UploadTarget::Monitor,
-        other => {
-            return Err(Error::InvalidInput {
-                argument: "operation".into(),
-                problem: format!("`{other}` is not an upload operation"),
-            });
-        }
-    };
-    let body = UploadBody::File {
-        file: file.file,
-        name: file.name,
-        len: file.len,
-    };
-    client
-        .upload_body(target, body, &form_fields(args, op))
-        .await
-        .map(Output::Json)
-}
-
-pub(crate) async fn upload_file(client: &Client, args: &Args) -> Result<Output, Error> {
-    upload_op(client, args, "upload_file", UploadTarget::Public).await
-}
-
-pub(crate) async fn upload_private_file(client: &Client, args: &Args) -> Result<Output, Error> {
-    upload_op(client, args, "upload_private_file", UploadTarget::Private).await
-}
-
-pub(crate) async fn upload_monitor_item(client: &Client, args: &Args) -> Result<Output, Error> {
-    upload_op(client, args, "upload_monitor_item", UploadTarget::Monitor).await
+    OperationMeta::find(op)
+        .into_iter()
+        .flat_map(OperationMeta::multipart_fields)
 }

@@ -253,8 +253,7 @@ impl VtServer {
             let path = args.get("file").and_then(Value::as_str).unwrap_or_default();
             match self.state.uploads.open_file(path) {
                 Ok(file) => {
-                    crate::client::upload::upload_opened(&self.state.client, &args, op.id, file)
-                        .await
+                    crate::ops::upload::upload_opened(&self.state.client, &args, op.id, file).await
                 }
                 Err(problem) => {
                     return output::error_result(format!(

@@ -4,6 +4,7 @@
 //! can act on.
 
 use crate::Error;
+use crate::error::advice::{Failure, Reader, quota_wait_message};
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -34,35 +35,11 @@ pub fn project(v: &mut Value, fields: &[String]) {
 
 /// Removes secrets from a VirusTotal answer before it reaches the model: members named like an
 /// API key (`GET /users/{id}` returns your own) and any occurrence of the configured key in a
-/// string, in any ASCII case or base64-encoded (standard or URL-safe, alone or inside a longer
-/// encoded text such as `key:` or `user:key`; see [`crate::error::SecretForms`]). A key split
-/// across several strings (adjacent members or items) is out of scope: no single string holds
-/// it, and joining every pair of neighbours would cost more than it could catch.
+/// string, in any ASCII case or base64-encoded. The scrubber is the error layer's
+/// ([`crate::error::scrub_json`], with the forms of [`crate::error::SecretForms`]).
 pub fn scrub_secrets(v: &mut Value, key: Option<&str>) {
     let forms = key.and_then(crate::error::SecretForms::new);
-    scrub(v, forms.as_ref());
-}
-
-fn scrub(v: &mut Value, forms: Option<&crate::error::SecretForms>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                let lk = k.to_ascii_lowercase();
-                if matches!(lk.as_str(), "apikey" | "api_key" | "x-apikey") && x.is_string() {
-                    *x = Value::String("<redacted>".into());
-                } else {
-                    scrub(x, forms);
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|x| scrub(x, forms)),
-        Value::String(s) => {
-            if let Some(clean) = forms.and_then(|f| f.redact(s)) {
-                *s = clean;
-            }
-        }
-        _ => {}
-    }
+    crate::error::scrub_json(v, forms.as_ref());
 }
 
 /// Members dropped first when a result is over budget: large, rarely needed in full.
@@ -357,8 +334,13 @@ pub fn progress_sink(
     })
 }
 
-/// What to tell the model about an error, including the next step.
+/// What to tell the model about an error, including the next step (from the error layer's
+/// table, [`crate::error::Failure`], worded for the server's flags).
 pub fn describe_error(tool: &str, e: &Error) -> String {
+    let next = |f: Failure| {
+        let s = f.sentence();
+        if s.is_empty() { s } else { format!(" {s}") }
+    };
     match e {
         Error::InvalidInput { argument, problem } => {
             format!(
@@ -370,47 +352,36 @@ pub fn describe_error(tool: &str, e: &Error) -> String {
             code,
             message,
             ..
-        } => {
-            let next = match (status, code.as_str()) {
-                (401, _) => "Check the API key (VT_API_KEY); it was rejected.",
-                (403, _) => {
-                    "Your key lacks the tier or licence this needs; start vtmcp with the matching --tier only if the key has it."
-                }
-                (404, _) => {
-                    "VirusTotal does not know this object. Check the identifier; for a URL or file, scanning it (if enabled) creates one."
-                }
-                (409, _) => "It already exists (for votes: you already voted).",
-                (429, _) => {
-                    "The key's quota is used up: wait a minute (per-minute quota) or until 00:00 UTC (daily quota)."
-                }
-                (400, "NotAvailableYet") => {
-                    "Not available yet; try again later (feed batches appear about an hour after the minute)."
-                }
-                (s, _) if *s >= 500 => "A VirusTotal-side problem; try again shortly.",
-                _ => "Check the arguments.",
-            };
-            format!("{tool} failed: VirusTotal {code} (HTTP {status}): {message}. {next}")
-        }
-        Error::Http { status, body } => {
-            format!(
-                "{tool} failed: HTTP {status} from VirusTotal{}.{}",
-                if body.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {body}")
-                },
-                if (300..400).contains(status) {
-                    ""
-                } else {
-                    " Try again later."
-                }
-            )
-        }
+        } => format!(
+            "{tool} failed: VirusTotal {code} (HTTP {status}): {message}.{}",
+            next(Failure::of_answer(*status, Some(code)))
+        ),
+        Error::Http { status, body } => format!(
+            "{tool} failed: HTTP {status} from VirusTotal{}.{}",
+            if body.is_empty() {
+                String::new()
+            } else {
+                format!(": {body}")
+            },
+            next(Failure::of_answer(*status, None))
+        ),
         Error::Timeout { .. } => format!(
-            "{tool} timed out waiting for VirusTotal. Try again, or narrow the request (limit, fields)."
+            "{tool} timed out waiting for VirusTotal.{}",
+            next(Failure::Timeout)
         ),
         Error::Transport { message, .. } => format!(
-            "{tool} could not reach VirusTotal: {message}. Check the network and VT_BASE_URL."
+            "{tool} could not reach VirusTotal: {message}.{}",
+            next(Failure::Network)
+        ),
+        Error::QuotaWait {
+            operation,
+            window,
+            limit,
+            wait,
+            max_wait,
+        } => format!(
+            "{tool} failed: {}",
+            quota_wait_message(operation, *window, *limit, *wait, *max_wait, Reader::Server)
         ),
         other => format!("{tool} failed: {other}"),
     }
@@ -541,6 +512,71 @@ mod tests {
                 "{budget}: {}",
                 size(&v)
             );
+        }
+    }
+
+    #[test]
+    fn error_results_take_the_next_step_from_the_error_layers_table() {
+        let api = |status, code: &str| Error::Api {
+            status,
+            code: crate::ErrorCode::parse(code),
+            message: "m".into(),
+            retry_after: None,
+        };
+        let d = |e: &Error| describe_error("get_file", e);
+        // Code before status: an inactive account is not a wrong key.
+        assert!(
+            d(&api(401, "UserNotActiveError")).ends_with("Activate the VirusTotal account."),
+            "{}",
+            d(&api(401, "UserNotActiveError"))
+        );
+        let t = d(&api(404, "NotFoundError"));
+        assert!(
+            t.contains("Check the identifier") && t.contains("scanning it (if enabled)"),
+            "{t}"
+        );
+        let t = d(&api(403, "ForbiddenError"));
+        assert!(t.contains("--tier"), "{t}");
+        // A body that is not VirusTotal's JSON gets the advice of its status, not "try later".
+        let http = |status| Error::Http {
+            status,
+            body: "b".into(),
+        };
+        assert!(
+            d(&http(400)).ends_with(": b. Check the arguments."),
+            "{}",
+            d(&http(400))
+        );
+        assert!(
+            d(&http(503)).contains("try again shortly"),
+            "{}",
+            d(&http(503))
+        );
+        assert!(d(&http(302)).ends_with(": b."), "{}", d(&http(302)));
+        // The server's reader gets the server's settings, the library's the library's.
+        let wait = Error::QuotaWait {
+            operation: "get_file".into(),
+            window: crate::client::QuotaWindow::Minute,
+            limit: 4,
+            wait: std::time::Duration::from_secs(45),
+            max_wait: std::time::Duration::from_secs(10),
+        };
+        assert!(
+            d(&wait).contains("--requests-per-minute") && !d(&wait).contains("RateLimit"),
+            "{}",
+            d(&wait)
+        );
+        assert!(wait.to_string().contains("RateLimit::max_wait"), "{wait}");
+        // Every next step is the table's: the same words the error's own message ends with.
+        for e in [
+            api(401, "WrongCredentialsError"),
+            api(429, "QuotaExceededError"),
+            http(502),
+        ] {
+            let f = Failure::of(&e).unwrap();
+            let lib = e.to_string();
+            assert!(lib.ends_with(&f.next_step(Reader::Library)), "{lib}");
+            assert!(d(&e).ends_with(&f.sentence()), "{}", d(&e));
         }
     }
 

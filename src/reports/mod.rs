@@ -427,17 +427,5 @@ fn report_output_schema() -> Option<Map<String, Value>> {
 
 /// A short reason for a failed part of a report.
 pub fn short_error(e: &Error) -> String {
-    match e {
-        Error::Api { status: 403, .. } => {
-            "not available to this key (403 ForbiddenError; premium-only)".into()
-        }
-        Error::Api {
-            status: 429, code, ..
-        } => format!("skipped: quota exhausted (429 {code})"),
-        Error::Api { status, code, .. } => format!("failed: {code} (HTTP {status})"),
-        Error::Http { status, .. } => format!("failed: HTTP {status}"),
-        Error::Timeout { .. } => "failed: timed out".into(),
-        Error::Transport { .. } => "failed: network error".into(),
-        other => format!("failed: {other}"),
-    }
+    crate::error::advice::summary(e)
 }

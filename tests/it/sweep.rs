@@ -14,7 +14,7 @@ use crate::support::{TEST_KEY, client_for, mock_vt};
 use base64::Engine;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use vtmcp::client::DownloadSource;
+use vtmcp::ops::{DownloadSource, download_to};
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
 
 const MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
@@ -54,13 +54,13 @@ async fn downloads_never_write_through_planted_links_and_are_private() {
     std::os::unix::fs::symlink(&victim_part, dir.path().join("sample.bin.part")).unwrap();
     std::os::unix::fs::symlink(&victim_final, &out).unwrap();
 
-    let done = client_for(&vt)
-        .download_to(
-            DownloadSource::operation("download_file", json!({"id": MD5})),
-            &out,
-        )
-        .await
-        .unwrap();
+    let done = download_to(
+        &client_for(&vt),
+        DownloadSource::operation("download_file", json!({"id": MD5})),
+        &out,
+    )
+    .await
+    .unwrap();
     assert_eq!(done.bytes, sample.len() as u64);
     assert_eq!(
         std::fs::read(&victim_part).unwrap(),
@@ -86,16 +86,16 @@ async fn downloads_never_write_through_planted_links_and_are_private() {
     assert_eq!(names, ["sample.bin", "sample.bin.part"]);
 
     // A download that fails half-way leaves no temporary file either.
-    let e = client_for(&vt)
-        .download_to(
-            DownloadSource::operation(
-                "download_file",
-                json!({"id": "ffffffffffffffffffffffffffffffff"}),
-            ),
-            &dir.path().join("missing.bin"),
-        )
-        .await
-        .unwrap_err();
+    let e = download_to(
+        &client_for(&vt),
+        DownloadSource::operation(
+            "download_file",
+            json!({"id": "ffffffffffffffffffffffffffffffff"}),
+        ),
+        &dir.path().join("missing.bin"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status(), Some(418), "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 
@@ -454,13 +454,13 @@ async fn a_json_get_is_not_redirected_to_another_origin() {
         .mount(&vt)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    client_for(&vt)
-        .download_to(
-            DownloadSource::operation("download_file", json!({"id": MD5})),
-            &dir.path().join("s.bin"),
-        )
-        .await
-        .unwrap();
+    download_to(
+        &client_for(&vt),
+        DownloadSource::operation("download_file", json!({"id": MD5})),
+        &dir.path().join("s.bin"),
+    )
+    .await
+    .unwrap();
     let seen = elsewhere.received_requests().await.unwrap();
     assert_eq!(seen.len(), 1);
     assert!(seen[0].headers.get("x-apikey").is_none());

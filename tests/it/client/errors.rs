@@ -6,9 +6,8 @@ use crate::support::mock_vt;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
-use vtmcp::client::{
-    AnalysisWait, PageOptions, RateLimit, RetryPolicy, ScanOptions, paginate_json,
-};
+use vtmcp::client::{AnalysisWait, PageOptions, RateLimit, RetryPolicy, ScanOptions};
+use vtmcp::ops::paginate_json;
 use vtmcp::{Client, Error, ErrorCode};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, Respond, ResponseTemplate};

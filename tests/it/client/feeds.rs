@@ -69,11 +69,23 @@ async fn a_bz2_minute_batch_decodes_into_objects() {
         .unwrap_err();
     assert!(e.is_not_available_yet(), "{e:?}");
     assert_eq!(e.status(), Some(400));
+    let sent = server.received_requests().await.unwrap().len();
     let e = client
         .feed_minute(FeedKind::Files, "2024-01-01")
         .await
         .unwrap_err();
     assert!(matches!(e, Error::InvalidInput { .. }), "{e:?}");
+    assert!(e.to_string().contains("YYYYMMDDhhmm"), "{e}");
+    let e = client
+        .feed_hour(FeedKind::Files, "202401011200")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("YYYYMMDDhh (UTC, 10 digits"), "{e}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        sent,
+        "a bad batch time sends nothing"
+    );
     // The same decoder reads a batch saved to disk.
     let local: Vec<Value> = vtmcp::client::FeedStream::from_minute_reader(std::io::Cursor::new(
         bz2(ndjson(0..2).as_bytes()),

@@ -3,16 +3,20 @@
 //! the local quota.
 //!
 //! No variant ever holds the API key: every text that comes from the server or the transport
-//! is scrubbed of the keys of the clients built in this process before it is stored.
+//! is scrubbed of the keys of the clients built in this process before it is stored
+//! ([`secrets`], the one scrubber). What each error advises is written once, in [`advice`].
+
+pub mod advice;
+pub mod secrets;
+
+pub use advice::{Failure, Reader};
+pub use secrets::{SecretForms, install_panic_hook, scrub_json};
+pub(crate) use secrets::{redact, register_secret};
 
 use crate::client::QuotaWindow;
 use crate::client::policy::human;
 use serde_json::{Map, Value};
-use std::{
-    fmt,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{fmt, time::Duration};
 
 /// Code given to error bodies that were not VirusTotal JSON (see `client::normalize_error_body`).
 pub(crate) const NON_JSON_CODE: &str = "vtmcp.NonJsonErrorBody";
@@ -108,24 +112,6 @@ impl ErrorCode {
             Unknown(s) => s,
         }
     }
-
-    fn advice(&self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            AuthenticationRequired | WrongCredentials => "check the API key (VT_API_KEY)",
-            UserNotActive => "activate the VirusTotal account",
-            Forbidden => "this needs a premium key or a licence the key does not have",
-            NotFound => "VirusTotal has no such object; check the identifier",
-            QuotaExceeded | TooManyRequests => {
-                "the key's quota is used up; wait (daily quotas reset at 00:00 UTC)"
-            }
-            Transient | DeadlineExceeded => "a temporary VirusTotal problem; try again shortly",
-            NotAvailableYet => "not available yet; try again later",
-            UnselectiveContentQuery => "make the content search more selective",
-            AlreadyExists => "it already exists (e.g. you already voted)",
-            _ => "check the arguments",
-        }
-    }
 }
 
 impl fmt::Display for ErrorCode {
@@ -142,7 +128,7 @@ impl fmt::Display for ErrorCode {
 #[non_exhaustive]
 pub enum Error {
     /// VirusTotal answered with its JSON error body.
-    #[error("VirusTotal error {code} (HTTP {status}): {message}; {}", code.advice())]
+    #[error("VirusTotal error {code} (HTTP {status}): {message}{}", Failure::of_answer(*status, Some(code)).suffix())]
     Api {
         /// HTTP status.
         status: u16,
@@ -154,7 +140,7 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// An HTTP error whose body was not VirusTotal JSON (a gateway page, plain text, nothing).
-    #[error("HTTP {status} from VirusTotal{}{}; {}", if body.is_empty() { "" } else { ": " }, body, http_advice(*status))]
+    #[error("HTTP {status} from VirusTotal{}{}{}", if body.is_empty() { "" } else { ": " }, body, Failure::of_answer(*status, None).suffix())]
     Http {
         /// HTTP status.
         status: u16,
@@ -162,9 +148,7 @@ pub enum Error {
         body: String,
     },
     /// The request did not complete (DNS, connection, TLS, reset).
-    #[error(
-        "network error during {operation}: {message}; check the network, a proxy, and the base URL"
-    )]
+    #[error("network error during {operation}: {message}{}", Failure::Network.suffix())]
     Transport {
         /// Operation id.
         operation: String,
@@ -173,7 +157,8 @@ pub enum Error {
     },
     /// The request took longer than the configured timeout.
     #[error(
-        "{operation} timed out: VirusTotal did not answer within the client's timeout; try again, ask for less (limit, fields), or raise ClientBuilder::timeout"
+        "{operation} timed out: VirusTotal did not answer within the client's timeout{}",
+        Failure::Timeout.suffix()
     )]
     Timeout {
         /// Operation id.
@@ -211,7 +196,7 @@ pub enum Error {
     /// The local rate limiter did not send the request: today's budget is spent, or the wait
     /// for a per-minute slot would be longer than the allowed maximum
     /// ([`RateLimit::max_wait`](crate::client::RateLimit::max_wait)). Nothing was sent.
-    #[error("{}", quota_wait_message(operation, *window, *limit, *wait, *max_wait))]
+    #[error("{}", advice::quota_wait_message(operation, *window, *limit, *wait, *max_wait, Reader::Library))]
     QuotaWait {
         /// Operation id.
         operation: String,
@@ -244,41 +229,6 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
-}
-
-fn http_advice(status: u16) -> &'static str {
-    match status {
-        429 => "a quota is used up; wait a minute (daily quotas reset at 00:00 UTC)",
-        500..=599 => "a problem on VirusTotal's side or on the way there; try again shortly",
-        401 | 403 => "check the API key and what it is licensed for",
-        404 => "not found; check the identifier",
-        _ => "check the request",
-    }
-}
-
-fn quota_wait_message(
-    operation: &str,
-    window: QuotaWindow,
-    limit: u32,
-    wait: Duration,
-    max_wait: Duration,
-) -> String {
-    match window {
-        QuotaWindow::Day => format!(
-            "{operation} was not sent: the local daily budget of {limit} requests is spent; it \
-             starts again at 00:00 UTC (in {}). A key with a larger quota needs \
-             RateLimit::per_minute(..) or RateLimit::unlimited() on the client builder",
-            human(wait)
-        ),
-        QuotaWindow::Minute => format!(
-            "{operation} was not sent: the rate limit of {limit} requests per minute would make \
-             it wait {}, longer than the allowed {}. Try again in {}, or allow longer waits \
-             with RateLimit::max_wait",
-            human(wait),
-            human(max_wait),
-            human(wait)
-        ),
-    }
 }
 
 impl Error {
@@ -590,148 +540,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// The API keys of the clients built in this process, each with the forms it is searched for
-/// in; texts stored in errors are scrubbed of them. Short strings are never registered (they
-/// would redact ordinary words).
-static SECRETS: RwLock<Vec<(Arc<str>, SecretForms)>> = RwLock::new(Vec::new());
-
-/// The forms of one secret that are redacted from text: the secret itself in any ASCII case,
-/// and the standard and URL-safe base64 of it (and of its upper- and lower-cased spellings),
-/// wherever it sits in the encoded text. Base64 of a longer text that contains the key (`key:`,
-/// `user:key` as in HTTP Basic auth) still holds a run of characters that depends only on the
-/// key's bytes and their offset modulo 3; those runs are what is searched for, so they are
-/// redacted too. Out of scope: a key split across several strings (adjacent JSON members,
-/// list items), hex or percent-encoded, reversed or otherwise transformed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretForms {
-    /// The secret, ASCII-lower-cased (matched against lower-cased text).
-    lower: String,
-    /// Base64 runs, matched exactly.
-    encoded: Vec<String>,
-}
-
-impl SecretForms {
-    /// The forms of `secret`, or `None` for a secret under 8 bytes (never redacted).
-    pub fn new(secret: &str) -> Option<SecretForms> {
-        use base64::Engine;
-        use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-        if secret.len() < 8 {
-            return None;
-        }
-        let mut spellings = vec![
-            secret.to_string(),
-            secret.to_ascii_lowercase(),
-            secret.to_ascii_uppercase(),
-        ];
-        spellings.dedup();
-        let mut encoded: Vec<String> = Vec::new();
-        for s in &spellings {
-            for offset in 0..3usize {
-                // Encode the secret behind `offset` filler bytes and keep the characters whose
-                // six bits all come from the secret.
-                let mut bytes = vec![0u8; offset];
-                bytes.extend_from_slice(s.as_bytes());
-                let first = (8 * offset).div_ceil(6);
-                let last = 8 * bytes.len() / 6;
-                for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-                    let text = engine.encode(&bytes);
-                    if let Some(run) = text.get(first..last)
-                        && run.len() >= 8
-                        && !encoded.iter().any(|e| e == run)
-                    {
-                        encoded.push(run.to_string());
-                    }
-                }
-            }
-        }
-        Some(SecretForms {
-            lower: secret.to_ascii_lowercase(),
-            encoded,
-        })
-    }
-
-    /// `text` with every form replaced by `<redacted>`, or `None` when it holds none.
-    pub fn redact(&self, text: &str) -> Option<String> {
-        let shortest = self
-            .encoded
-            .iter()
-            .map(String::len)
-            .chain([self.lower.len()])
-            .min()
-            .unwrap_or(0);
-        if text.len() < shortest {
-            return None;
-        }
-        let mut out: Option<String> = None;
-        // The secret in any ASCII case: ASCII lower-casing keeps byte offsets.
-        let lowered = text.to_ascii_lowercase();
-        if lowered.contains(&self.lower) {
-            let mut s = String::with_capacity(text.len());
-            let mut at = 0;
-            for (i, _) in lowered.match_indices(&self.lower) {
-                if i < at {
-                    continue;
-                }
-                s.push_str(&text[at..i]);
-                s.push_str("<redacted>");
-                at = i + self.lower.len();
-            }
-            s.push_str(&text[at..]);
-            out = Some(s);
-        }
-        for e in &self.encoded {
-            let current = out.as_deref().unwrap_or(text);
-            if current.contains(e.as_str()) {
-                out = Some(current.replace(e.as_str(), "<redacted>"));
-            }
-        }
-        out
-    }
-}
-
-/// Registers an API key for [`redact`].
-pub(crate) fn register_secret(secret: &Arc<str>) {
-    let Some(forms) = SecretForms::new(secret) else {
-        return;
-    };
-    let mut s = SECRETS.write().unwrap_or_else(|p| p.into_inner());
-    if !s.iter().any(|(k, _)| **k == **secret) {
-        s.push((secret.clone(), forms));
-    }
-}
-
-/// Replaces every registered API key in `text` (in any case, or base64-encoded, see
-/// [`SecretForms`]) with `<redacted>`.
-pub(crate) fn redact(text: String) -> String {
-    let secrets = SECRETS.read().unwrap_or_else(|p| p.into_inner());
-    let mut text = text;
-    for (_, forms) in secrets.iter() {
-        if let Some(t) = forms.redact(&text) {
-            text = t;
-        }
-    }
-    text
-}
-
-/// Replaces the default panic message (printed raw to stderr) with an `error` log line whose
-/// text has every registered API key redacted. A panic inside a tool call is also turned into
-/// an error result for that call ([`crate::mcp`]); this only decides what the log says.
-pub fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".into());
-        let at = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        tracing::error!(at = %at, "panic: {}", redact(message));
-    }));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,6 +558,43 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn messages_end_with_the_next_step_of_their_failure() {
+        let http = |status| Error::Http {
+            status,
+            body: "page".into(),
+        };
+        assert!(
+            http(404)
+                .to_string()
+                .ends_with("page; check the identifier; VirusTotal has no such object"),
+            "{}",
+            http(404)
+        );
+        // A redirect's body already says where it pointed and what to check.
+        assert_eq!(http(302).to_string(), "HTTP 302 from VirusTotal: page");
+        let api = Error::Api {
+            status: 400,
+            code: ErrorCode::UnselectiveContentQuery,
+            message: "too broad".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            api.to_string(),
+            "VirusTotal error UnselectiveContentQueryError (HTTP 400): too broad; make the \
+             content search more selective"
+        );
+        let t = Error::Timeout {
+            operation: "get_file".into(),
+        }
+        .to_string();
+        assert!(t.ends_with("ClientBuilder::timeout sets the limit"), "{t}");
+        // The library's messages name no server flag.
+        for status in [401, 403, 404, 409, 429, 500] {
+            assert!(!http(status).to_string().contains("--"), "{}", http(status));
+        }
     }
 
     #[test]
@@ -774,94 +619,5 @@ mod tests {
         assert_eq!(back.to_string(), e.to_string());
         assert!(e.to_string().contains("4 requests per minute"), "{e}");
         assert!(e.to_string().contains("45 s"), "{e}");
-    }
-
-    #[test]
-    fn keys_are_redacted_in_any_case_and_in_base64() {
-        use base64::Engine;
-        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-        let key = "0123456789abcdef0123456789ABCDEF-forms-test?>>";
-        let forms = SecretForms::new(key).unwrap();
-        // (form, how many characters of it may be left: the edges of a base64 run carry bits
-        // of the bytes around the key, and the encoding of what precedes it stays).
-        let texts = [
-            (key.to_string(), 0),
-            (key.to_ascii_uppercase(), 0),
-            (key.to_ascii_lowercase(), 0),
-            (STANDARD.encode(key), 4),
-            (URL_SAFE_NO_PAD.encode(key), 4),
-            (STANDARD.encode(key.to_ascii_uppercase()), 4),
-            (STANDARD.encode(format!("{key}:")), 4),
-            (STANDARD.encode(format!("apikey:{key}")), 16),
-            (URL_SAFE_NO_PAD.encode(format!("x{key}")), 4),
-        ];
-        for (t, left) in texts {
-            let wrapped = format!("before {t} after");
-            let out = forms.redact(&wrapped).unwrap_or_else(|| panic!("{t} kept"));
-            assert!(
-                out.contains("<redacted>") && out.starts_with("before ") && out.ends_with(" after"),
-                "{out}"
-            );
-            assert!(
-                out.len() <= "before <redacted> after".len() + left,
-                "{t} -> {out}"
-            );
-        }
-        assert_eq!(forms.redact("nothing secret here"), None);
-        assert!(SecretForms::new("short").is_none());
-    }
-
-    #[test]
-    fn registered_keys_are_redacted() {
-        register_secret(&Arc::from("unit-test-secret-1234"));
-        register_secret(&Arc::from("short"));
-        assert_eq!(
-            redact("key unit-test-secret-1234 and short".into()),
-            "key <redacted> and short"
-        );
-    }
-}
-
-#[cfg(test)]
-mod panic_hook_tests {
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-    impl Write for Captured {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn panic_messages_are_logged_with_the_key_redacted() {
-        let log = Captured::default();
-        let sink = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let key: Arc<str> = Arc::from("panic-hook-test-key-0123456789");
-        super::register_secret(&key);
-        super::install_panic_hook();
-        let caught = std::panic::catch_unwind(|| {
-            panic!("header x-apikey: panic-hook-test-key-0123456789 was rejected")
-        });
-        let _ = std::panic::take_hook();
-        assert!(caught.is_err());
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-        assert!(
-            text.contains("panic: header x-apikey: <redacted> was rejected"),
-            "{text}"
-        );
-        assert!(!text.contains("panic-hook-test-key"), "{text}");
-        assert!(text.contains("src/error.rs"), "{text}");
     }
 }

@@ -1,0 +1,170 @@
+//! Calling any operation by its id with flat JSON arguments: the dispatcher the MCP server and
+//! the reports use, and the by-name helpers built on it ([`paginate_json`], [`download_to`],
+//! the multipart uploads).
+//!
+//! The operation table itself is plain data in [`crate::operations`] (re-exported here). Its
+//! generated dispatch list (every operation with its builder, setters and their concrete types)
+//! is expanded below into one `async fn` per operation and the [`call`] match. There is no
+//! wildcard arm for known ids: an operation is either generated (progenitor) or hand-written
+//! (the multipart uploads, run by the client's [`crate::client::upload`]).
+//!
+//! ```no_run
+//! # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
+//! use futures::TryStreamExt;
+//! use vtmcp::client::PageOptions;
+//! use vtmcp::ops::paginate_json;
+//!
+//! let args = serde_json::json!({"id": "example.com", "relationship": "subdomains", "limit": 40});
+//! let domains: Vec<serde_json::Value> =
+//!     paginate_json(&client, "list_domain_related_objects", args, PageOptions::new().max_items(100))?
+//!         .try_collect()
+//!         .await?;
+//! # Ok(()) }
+//! ```
+
+mod args;
+pub mod download;
+pub mod paging;
+pub(crate) mod upload;
+
+pub use crate::operations::{
+    BodyShape, Location, OPERATIONS, OperationMeta, ParamMeta, ResponseKind,
+};
+pub use args::{Args, FREE_TEXT_ARGUMENTS, check_control_characters};
+pub use download::{DownloadSource, download_to};
+pub use paging::paginate_json;
+
+use crate::{Client, Error};
+use serde_json::{Map, Value};
+
+/// The result of a call.
+pub enum Output {
+    /// JSON, parsed from VirusTotal's answer as sent (every member, `null`s included).
+    Json(Value),
+    /// JSON not yet parsed ([`call_raw`]): the answer's bytes as VirusTotal sent them.
+    Raw(crate::client::RawJson),
+    /// A byte stream to be written somewhere, not read into memory whole.
+    Bytes(crate::client::ByteStream),
+    /// An empty success.
+    Empty,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::Json(v) => f.debug_tuple("Json").field(v).finish(),
+            Output::Raw(r) => r.fmt(f),
+            Output::Bytes(_) => f.write_str("Bytes(..)"),
+            Output::Empty => f.write_str("Empty"),
+        }
+    }
+}
+
+/// Expands the generated dispatch list ([`crate::operations`]) into one function per operation,
+/// the `dispatch` match, [`call_raw`] and [`call_typed`].
+macro_rules! dispatchers {
+    (
+        generated { $( $id:ident : $builder:ident [ $( $setter:ident ( $arg:literal, $req:ident ) : $ty:ty , )* ] body( $($body:ty)? ) -> $resp:ident ; )* }
+        handwritten { $( $hid:ident , )* }
+    ) => {
+        mod generated_calls {
+            #[allow(unused_imports)]
+            use super::{Args, Output};
+            use crate::{Client, Error};
+            $(
+                #[allow(unused_variables)]
+                pub(super) async fn $id(client: &Client, args: &Args, raw: bool) -> Result<Output, Error> {
+                    #[allow(unused_mut)]
+                    let mut b = client.$id();
+                    $( dispatchers!(@set b, args, $setter, $arg, $req, $ty); )*
+                    $( b = b.body(args.body::<$body>()?); )?
+                    if raw {
+                        // A JSON answer is kept as sent (see `client::answers`); the typed decode
+                        // of the empty stand-in then fails, and that error is not the outcome.
+                        let (r, raw) = crate::client::capturing(Box::pin(b.send())).await;
+                        if let Some(raw) = raw {
+                            return raw.map(Output::Raw);
+                        }
+                        let r = r.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
+                        return dispatchers!(@resp $id, r, $resp);
+                    }
+                    let r = b.send().await.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
+                    dispatchers!(@resp $id, r, $resp)
+                }
+            )*
+        }
+
+        async fn dispatch(client: &Client, id: &str, args: &Args, raw: bool) -> Result<Output, Error> {
+            match id {
+                $( stringify!($id) => Box::pin(generated_calls::$id(client, args, raw)).await, )*
+                $( stringify!($hid) => Box::pin(upload::$hid(client, args)).await, )*
+                other => Err(Error::InvalidInput { argument: "operation".into(), problem: format!("unknown operation `{other}`") }),
+            }
+        }
+
+        /// Calls the operation `id` with checked arguments; a JSON answer comes back unparsed
+        /// ([`Output::Raw`]), so a caller can bound what it builds from a large one.
+        pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+            dispatch(client, id, args, true).await
+        }
+
+        /// Calls the operation `id` and decodes a JSON answer through the typed client's
+        /// structs, re-encoded as JSON: what a Rust user of [`Client`] sees (optional members
+        /// sent as `null`, `[]` or `{}` come back absent). For tests of the typed client.
+        pub async fn call_typed(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+            dispatch(client, id, args, false).await
+        }
+    };
+    (@set $b:ident, $args:ident, $setter:ident, $arg:literal, required, $ty:ty) => {
+        $b = $b.$setter($args.required::<$ty>($arg)?);
+    };
+    (@set $b:ident, $args:ident, $setter:ident, $arg:literal, optional, $ty:ty) => {
+        if let Some(v) = $args.optional::<$ty>($arg)? {
+            $b = $b.$setter(v);
+        }
+    };
+    (@resp $id:ident, $r:ident, Json) => {
+        serde_json::to_value($r.into_inner())
+            .map(Output::Json)
+            .map_err(|e| Error::Decode { operation: stringify!($id).into(), detail: e.to_string() })
+    };
+    (@resp $id:ident, $r:ident, Bytes) => { Ok(Output::Bytes($r.into_inner())) };
+    (@resp $id:ident, $r:ident, Empty) => {{ let _ = $r; Ok(Output::Empty) }};
+}
+
+/// Calls the operation `id` with checked arguments; a JSON answer is parsed into one `Value`
+/// with every member VirusTotal sent.
+pub async fn call(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+    match call_raw(client, id, args).await? {
+        Output::Raw(raw) => raw.parse(id).map(Output::Json),
+        other => Ok(other),
+    }
+}
+
+/// Calls `id` with JSON arguments: checks them, then dispatches.
+pub async fn call_json(
+    client: &Client,
+    id: &str,
+    args: Map<String, Value>,
+) -> Result<Output, Error> {
+    call(client, id, &checked_args(id, args)?).await
+}
+
+/// [`call_json`] through the typed client's structs ([`call_typed`]).
+pub async fn call_json_typed(
+    client: &Client,
+    id: &str,
+    args: Map<String, Value>,
+) -> Result<Output, Error> {
+    call_typed(client, id, &checked_args(id, args)?).await
+}
+
+fn checked_args(id: &str, args: Map<String, Value>) -> Result<Args, Error> {
+    let op = OperationMeta::find(id).ok_or_else(|| Error::InvalidInput {
+        argument: "operation".into(),
+        problem: format!("unknown operation `{id}`"),
+    })?;
+    Args::new(op, args)
+}
+
+crate::operations::with_dispatch_list!(dispatchers);
