@@ -215,7 +215,7 @@ pub enum Error {
     QuotaWait {
         /// Operation id.
         operation: String,
-        /// Which limit refused: the per-minute limit or the daily budget.
+        /// Which limit refused: the per-minute limit, the daily budget or the monthly allowance.
         window: QuotaWindow,
         /// The limit (requests per minute or per day).
         limit: u32,
@@ -268,6 +268,12 @@ fn quota_wait_message(
             "{operation} was not sent: the local daily budget of {limit} requests is spent; it \
              starts again at 00:00 UTC (in {}). A key with a larger quota needs \
              RateLimit::per_minute(..) or RateLimit::unlimited() on the client builder",
+            human(wait)
+        ),
+        QuotaWindow::Month => format!(
+            "{operation} was not sent: the local monthly allowance of {limit} requests is spent; \
+             it starts again on the 1st at 00:00 UTC (in {}). A larger allowance needs \
+             RateLimit::per_month(..) on the client builder",
             human(wait)
         ),
         QuotaWindow::Minute => format!(
@@ -366,11 +372,11 @@ impl Error {
                 let num = |k: &str| extra.get(k).and_then(Value::as_u64).unwrap_or(0);
                 Error::QuotaWait {
                     operation: operation.to_string(),
-                    window: if extra.get("window").and_then(Value::as_str) == Some("day") {
-                        QuotaWindow::Day
-                    } else {
-                        QuotaWindow::Minute
-                    },
+                    window: extra
+                        .get("window")
+                        .and_then(Value::as_str)
+                        .and_then(QuotaWindow::from_name)
+                        .unwrap_or(QuotaWindow::Minute),
                     limit: num("limit") as u32,
                     wait: Duration::from_millis(num("wait_ms")),
                     max_wait: Duration::from_millis(num("max_wait_ms")),

@@ -30,6 +30,7 @@
 //! ```
 
 pub mod access;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -2,8 +2,8 @@
 //! it (`crate::<module>` anywhere in its code). Lowest first:
 //!
 //! 1. `access` (tiers, permissions), `files`, `upload_dirs`: small helpers;
-//! 2. `client` with its error type (`error`, `types`): the typed client, usable without the
-//!    dispatcher or MCP;
+//! 2. `client` with its error type (`error`, `types`) and its answer cache and shared quota
+//!    store (`cache`): the typed client, usable without the dispatcher or MCP;
 //! 3. `ops`: the operation table and the dispatcher;
 //! 4. `reports`: report logic;
 //! 5. `config`: plain data built from flags;
@@ -20,7 +20,7 @@ use std::path::Path;
 /// The layers, lowest first.
 pub const LAYERS: &[&[&str]] = &[
     &["access", "files", "upload_dirs"],
-    &["error", "client", "types"],
+    &["error", "client", "types", "cache"],
     &["ops"],
     &["reports"],
     &["config"],
