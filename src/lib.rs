@@ -31,6 +31,7 @@
 //! ```
 
 pub mod access;
+pub mod cache;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -36,6 +36,8 @@ pub struct ClientBuilder {
     proxy: Option<ProxySettings>,
     ca_certificates: Vec<CaCertificates>,
     bundled_roots: bool,
+    /// Where the rate limiter's windows are shared with other processes (none: in-process).
+    shared_quota: Option<Arc<dyn super::policy::SharedWindows>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -78,6 +80,7 @@ impl Default for ClientBuilder {
             proxy: None,
             ca_certificates: Vec::new(),
             bundled_roots: network::BUNDLED_ROOTS_DEFAULT,
+            shared_quota: None,
         }
     }
 }
@@ -194,6 +197,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the rate limiter's windows in `store` (e.g. [`crate::cache::Cache::shared_windows`]),
+    /// keyed by the API key's namespace there, so every process using the store with the same
+    /// key spends one budget. Without a key, or when the store fails, the limiter counts in
+    /// this process ([`super::policy::limiter`]).
+    pub fn shared_quota(mut self, store: Arc<dyn super::policy::SharedWindows>) -> Self {
+        self.shared_quota = Some(store);
+        self
+    }
+
     /// Builds the client. Fails on a base URL that is not an absolute http(s) URL, on a proxy
     /// URL that is not an http(s) URL, and on a plain `http` base URL with an API key that
     /// would go through a proxy (which would read the key).
@@ -260,12 +272,16 @@ impl ClientBuilder {
         let http = http
             .build()
             .map_err(|e| crate::Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let limiter = match (self.shared_quota, &self.api_key) {
+            (Some(store), Some(key)) => RateLimiter::shared(self.rate_limit, store, key.clone()),
+            _ => RateLimiter::new(self.rate_limit),
+        };
         let inner = Inner {
             shared: Arc::new(Shared {
                 api_key: self.api_key,
                 origin: parsed.origin(),
                 base_segments: parsed.path().split('/').filter(|s| !s.is_empty()).count(),
-                limiter: RateLimiter::new(self.rate_limit),
+                limiter,
                 retry: self.retry,
                 reporter: self.reporter,
                 download_timeout: (!self.download_timeout.is_zero())

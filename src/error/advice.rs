@@ -199,6 +199,22 @@ pub fn quota_wait_message(
                 human(wait)
             )
         }
+        QuotaWindow::Month => {
+            let larger = match reader {
+                Reader::Library => {
+                    "A larger allowance needs RateLimit::per_month(..) on the client builder"
+                }
+                Reader::Server => {
+                    "If the key's allowance is larger, start vtmcp with --tier auto (the default) \
+                     so the allowance VirusTotal states for the key is used"
+                }
+            };
+            format!(
+                "{operation} was not sent: the local monthly allowance of {limit} requests is \
+                 spent; it starts again on the 1st at 00:00 UTC (in {}). {larger}",
+                human(wait)
+            )
+        }
         QuotaWindow::Minute => {
             let longer = match reader {
                 Reader::Library => ", or allow longer waits with RateLimit::max_wait",

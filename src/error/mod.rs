@@ -200,7 +200,7 @@ pub enum Error {
     QuotaWait {
         /// Operation id.
         operation: String,
-        /// Which limit refused: the per-minute limit or the daily budget.
+        /// Which limit refused: the per-minute limit, the daily budget or the monthly allowance.
         window: QuotaWindow,
         /// The limit (requests per minute or per day).
         limit: u32,
@@ -316,11 +316,11 @@ impl Error {
                 let num = |k: &str| extra.get(k).and_then(Value::as_u64).unwrap_or(0);
                 Error::QuotaWait {
                     operation: operation.to_string(),
-                    window: if extra.get("window").and_then(Value::as_str) == Some("day") {
-                        QuotaWindow::Day
-                    } else {
-                        QuotaWindow::Minute
-                    },
+                    window: extra
+                        .get("window")
+                        .and_then(Value::as_str)
+                        .and_then(QuotaWindow::from_name)
+                        .unwrap_or(QuotaWindow::Minute),
                     limit: num("limit") as u32,
                     wait: Duration::from_millis(num("wait_ms")),
                     max_wait: Duration::from_millis(num("max_wait_ms")),

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod cache;
 mod client;
 mod e2e;
 mod findings;

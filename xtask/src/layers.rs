@@ -2,8 +2,9 @@
 //! it (`crate::<module>` anywhere in its code). Lowest first:
 //!
 //! 1. `access` (tiers, permissions), `files`, `upload_dirs`: small helpers;
-//! 2. `client` with its error type (`error`, `types`) and the operation table it reads
-//!    (`operations`, plain data): the typed client, usable without the dispatcher or MCP;
+//! 2. `client` with its error type (`error`, `types`), the operation table it reads
+//!    (`operations`, plain data) and its answer cache and shared quota store (`cache`): the
+//!    typed client, usable without the dispatcher or MCP;
 //! 3. `ops`: the dispatcher, and paging, downloads and uploads by operation name;
 //! 4. `reports`: report logic;
 //! 5. `config`: plain data built from flags;
@@ -20,7 +21,7 @@ use std::path::Path;
 /// The layers, lowest first.
 pub const LAYERS: &[&[&str]] = &[
     &["access", "files", "upload_dirs"],
-    &["error", "client", "types", "operations"],
+    &["error", "client", "types", "operations", "cache"],
     &["ops"],
     &["reports"],
     &["config"],
