@@ -274,6 +274,8 @@ pub struct Operation<'a> {
     pub deprecated: bool,
     /// The reason given in `x-vt-tool-excluded`, if the operation is not an MCP tool.
     pub excluded: Option<String>,
+    /// `x-vt-cache`: the TTL class its answers are cached under (`None`: absent or `never`).
+    pub cache: Option<String>,
     /// The operation's parameters, then those of its path item that it does not override.
     pub params: Vec<Param<'a>>,
     pub body: Option<Body>,
@@ -435,6 +437,9 @@ fn operation<'a>(
         description: text("description"),
         deprecated: op.get("deprecated").and_then(Value::as_bool) == Some(true),
         excluded: str_of(op, "x-vt-tool-excluded").map(str::to_string),
+        cache: str_of(op, "x-vt-cache")
+            .filter(|c| *c != "never")
+            .map(str::to_string),
         params,
         body,
         response,

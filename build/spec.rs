@@ -256,7 +256,7 @@ pub fn emit_table(ops: &[Operation], setters: &Setters) -> String {
         };
         let _ = writeln!(
             t,
-            "    OperationMeta {{ id: {}, method: {}, path: {}, toolset: {}, tier: Tier::named({}), permission: Permission::{}, summary: {}, description: {}, deprecated: {}, excluded: {}, params: &[{}], body: {}, response: ResponseKind::{}, input_schema: {} }},",
+            "    OperationMeta {{ id: {}, method: {}, path: {}, toolset: {}, tier: Tier::named({}), permission: Permission::{}, summary: {}, description: {}, deprecated: {}, excluded: {}, cache: {}, params: &[{}], body: {}, response: ResponseKind::{}, input_schema: {} }},",
             lit(&op.id),
             lit(&op.method),
             lit(&op.path),
@@ -269,6 +269,11 @@ pub fn emit_table(ops: &[Operation], setters: &Setters) -> String {
             op.excluded
                 .as_deref()
                 .map_or("None".to_string(), |e| format!("Some({})", lit(e))),
+            // `not_found` → `TtlClass::NotFound`: an unknown class does not compile.
+            op.cache.as_deref().map_or("None".to_string(), |c| format!(
+                "Some(crate::cache::TtlClass::{})",
+                c.split('_').map(capitalize).collect::<String>()
+            )),
             params.join(", "),
             body,
             response_kind(op),

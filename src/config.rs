@@ -86,6 +86,10 @@ pub struct Config {
     /// CA certificates trusted besides the default roots (`--ca-file`, `VTMCP_CA_FILE`); see
     /// [`crate::client::network`].
     pub ca_certificates: Option<crate::client::CaCertificates>,
+    /// Where answers are cached, for how long, how much (`--cache`, `--cache-ttl`,
+    /// `--cache-max-mb`). Off in `Config::default()`; the binary's default is the SQLite file in
+    /// the user's cache directory.
+    pub cache: crate::cache::CacheConfig,
 }
 
 impl Default for Config {
@@ -103,6 +107,7 @@ impl Default for Config {
             max_in_flight: crate::client::DEFAULT_MAX_IN_FLIGHT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             ca_certificates: None,
+            cache: crate::cache::CacheConfig::off(),
         }
     }
 }

@@ -30,6 +30,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The answer cache (`--cache`): `stats`, `clear` or `path`.
+    Cache {
+        #[arg(value_enum)]
+        action: CacheAction,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum CacheAction {
+    /// Entries, bytes and the oldest entry.
+    Stats,
+    /// Delete every cached answer (the quota windows stay).
+    Clear,
+    /// Print the file's path.
+    Path,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -104,6 +119,18 @@ struct Flags {
     /// inspects TLS.
     #[arg(long, global = true, env = "VTMCP_CA_FILE")]
     ca_file: Option<PathBuf>,
+    /// Where answers are cached: `sqlite` (the file in the user's cache directory),
+    /// `sqlite:PATH`, or `off`. The file also holds the rate limiter's windows, shared by every
+    /// vtmcp process using it with the same key.
+    #[arg(long, global = true, env = "VTMCP_CACHE", default_value = "sqlite")]
+    cache: String,
+    /// Lifetimes per class, e.g. `file=12h,url=1h,search=off` (classes: file, url, domain, ip,
+    /// analysis, community, collection, search, static, not_found, default; `forever`, `off`).
+    #[arg(long, global = true, env = "VTMCP_CACHE_TTL")]
+    cache_ttl: Option<String>,
+    /// The most the cached answers may take on disk, in MiB (oldest go first).
+    #[arg(long, global = true, env = "VTMCP_CACHE_MAX_MB", default_value_t = 256)]
+    cache_max_mb: u64,
     /// Address for `--transport http`, e.g. 127.0.0.1:8765.
     #[arg(
         long,
@@ -141,6 +168,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Tools { json } => print_tools(&config, json),
+        Command::Cache { action } => cache_command(&config, action),
         Command::Serve => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -183,7 +211,56 @@ fn build_config(f: &Flags) -> Result<Config, String> {
         max_in_flight: f.max_in_flight,
         max_sessions: f.max_sessions.max(1),
         ca_certificates: config::ca_certificates(f.ca_file.as_deref())?,
+        cache: cache_config(f).map_err(|e| e.to_string())?,
         ..Config::default()
+    })
+}
+
+fn cache_config(f: &Flags) -> Result<vtmcp::cache::CacheConfig, vtmcp::Error> {
+    let mut c = match vtmcp::cache::CacheConfig::parse(&f.cache) {
+        Ok(c) => c,
+        // The default file needs a user cache directory; without one, run uncached rather
+        // than refuse to start.
+        Err(e) if f.cache == "sqlite" && vtmcp::cache::CacheConfig::default_path().is_none() => {
+            tracing::warn!("answers are not cached: {e}");
+            vtmcp::cache::CacheConfig::off()
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(spec) = &f.cache_ttl {
+        c.ttl = c.ttl.with_overrides(spec)?;
+    }
+    c.max_bytes = f.cache_max_mb.saturating_mul(1 << 20);
+    Ok(c)
+}
+
+/// `vtmcp cache stats|clear|path`.
+fn cache_command(config: &Config, action: CacheAction) -> Result<(), String> {
+    let cache = vtmcp::cache::Cache::new(config.cache.clone());
+    let Some(path) = cache.path().map(|p| p.display().to_string()) else {
+        return Err("the cache is off (--cache off); nothing to show".into());
+    };
+    if action == CacheAction::Path {
+        println!("{path}");
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        match action {
+            CacheAction::Stats => {
+                let s = cache.stats().await.map_err(|e| format!("{path}: {e}"))?;
+                println!("{s}");
+            }
+            CacheAction::Clear => {
+                let n = cache.clear().await.map_err(|e| format!("{path}: {e}"))?;
+                println!("{n} cached answer(s) deleted from {path}");
+            }
+            CacheAction::Path => {}
+        }
+        Ok(())
     })
 }
 

@@ -102,6 +102,8 @@ pub struct OperationMeta {
     pub deprecated: bool,
     /// `x-vt-tool-excluded`: why the operation is not an MCP tool (None: it is one).
     pub excluded: Option<&'static str>,
+    /// `x-vt-cache`: the class its answers are cached under (None: never cached).
+    pub cache: Option<crate::cache::TtlClass>,
     /// Path, query and header parameters.
     pub params: &'static [ParamMeta],
     /// How the body is built.

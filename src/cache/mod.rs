@@ -39,10 +39,12 @@
 
 pub mod key;
 pub mod quota;
+pub mod scope;
 pub mod sqlite;
 pub mod ttl;
 
 pub use key::{Namespace, request_key};
+pub use scope::{CacheMode, Usage};
 pub use sqlite::{CacheStats, Entry, SqliteStore, StoreError};
 pub use ttl::{Ttl, TtlClass, TtlTable};
 

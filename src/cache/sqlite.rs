@@ -131,6 +131,31 @@ pub struct CacheStats {
     pub oldest: Option<SystemTime>,
 }
 
+/// For people (`vtmcp cache stats`).
+impl std::fmt::Display for CacheStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "file:    {}", self.path.display())?;
+        writeln!(f, "answers: {}", self.entries)?;
+        writeln!(
+            f,
+            "size:    {:.1} MiB of answers ({:.1} MiB on disk)",
+            self.bytes as f64 / 1048576.0,
+            self.file_bytes as f64 / 1048576.0
+        )?;
+        match self
+            .oldest
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+        {
+            Some(age) => write!(
+                f,
+                "oldest:  stored {} ago",
+                humantime::format_duration(std::time::Duration::from_secs(age.as_secs()))
+            ),
+            None => write!(f, "oldest:  -"),
+        }
+    }
+}
+
 /// The SQLite store (see the [module](self) docs). Opened on first use.
 pub struct SqliteStore {
     path: PathBuf,

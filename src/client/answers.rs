@@ -60,6 +60,16 @@ impl RawJson {
         self.bytes.is_empty()
     }
 
+    /// An answer read from the cache (its size is bounded by the cache, not the answer budget).
+    pub(crate) fn cached(bytes: Bytes) -> RawJson {
+        RawJson { bytes, _held: None }
+    }
+
+    /// The bytes, giving back the answer's share of the budget.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
     /// Parses the answer into one `Value`, with every member VirusTotal sent (`null`s and empty
     /// members included) and numbers as sent (integers stay integers; floats round-trip).
     pub fn parse(&self, operation: &str) -> Result<serde_json::Value, Error> {

@@ -239,6 +239,8 @@ pub(crate) struct Shared {
     pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
     /// Bytes of JSON answers held at once ([`answers`]).
     pub(crate) answer_budget: Option<Arc<tokio::sync::Semaphore>>,
+    /// Where cacheable answers are kept ([`crate::cache`]); consulted by the dispatcher.
+    pub(crate) cache: crate::cache::Cache,
 }
 
 impl fmt::Debug for Inner {
@@ -259,6 +261,16 @@ impl Client {
     /// Whether an API key is configured.
     pub fn has_api_key(&self) -> bool {
         self.inner().shared.api_key.is_some()
+    }
+
+    /// The key (for namespacing cache entries; never printed).
+    pub(crate) fn api_key(&self) -> Option<&ApiKey> {
+        self.inner().shared.api_key.as_ref()
+    }
+
+    /// The answer cache the dispatcher uses ([`ClientBuilder::cache`]; off by default).
+    pub fn cache(&self) -> &crate::cache::Cache {
+        &self.inner().shared.cache
     }
 
     /// The local quota as it stands: requests left today, the wait for the next slot. A batch

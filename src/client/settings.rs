@@ -38,6 +38,7 @@ pub struct ClientBuilder {
     bundled_roots: bool,
     /// Where the rate limiter's windows are shared with other processes (none: in-process).
     shared_quota: Option<Arc<dyn super::policy::SharedWindows>>,
+    cache: crate::cache::Cache,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -58,6 +59,7 @@ impl fmt::Debug for ClientBuilder {
             .field("proxy", &self.proxy)
             .field("ca_certificates", &self.ca_certificates)
             .field("bundled_roots", &self.bundled_roots)
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -81,6 +83,7 @@ impl Default for ClientBuilder {
             ca_certificates: Vec::new(),
             bundled_roots: network::BUNDLED_ROOTS_DEFAULT,
             shared_quota: None,
+            cache: crate::cache::Cache::off(),
         }
     }
 }
@@ -197,6 +200,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps the answers of cacheable operations called through the dispatcher
+    /// ([`crate::ops::call`]) in `cache` (default: [`Cache::off`](crate::cache::Cache::off)).
+    /// Which operations are cacheable, and for how long, is `x-vt-cache` in the spec.
+    pub fn cache(mut self, cache: crate::cache::Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
     /// Keeps the rate limiter's windows in `store` (e.g. [`crate::cache::Cache::shared_windows`]),
     /// keyed by the API key's namespace there, so every process using the store with the same
     /// key spends one budget. Without a key, or when the store fails, the limiter counts in
@@ -293,6 +304,7 @@ impl ClientBuilder {
                         self.max_answer_memory.max(MAX_JSON_BODY as usize),
                     ))
                 }),
+                cache: self.cache,
             }),
         };
         Ok(Client::new_with_client(&base, http, inner))

@@ -220,6 +220,17 @@ pub enum Error {
         /// How long the client waited.
         waited: Duration,
     },
+    /// `cache: "only"` and the answer is not in the cache (or the operation's answers are never
+    /// cached). Nothing was sent.
+    #[error(
+        "{operation}: {why}; nothing was sent (cache \"only\" makes no request). Call again with cache \"use\" to fetch it from VirusTotal"
+    )]
+    NotCached {
+        /// Operation id.
+        operation: String,
+        /// Why: not cached, expired, the cache is off, or never cached.
+        why: String,
+    },
     /// Paging stopped because the server misbehaved (e.g. it repeated a cursor, which would
     /// loop forever).
     #[error("paging {operation} stopped: {detail}")]

@@ -10,6 +10,7 @@ pub mod output;
 pub mod shrink;
 pub mod validate;
 
+use crate::cache::CacheMode;
 use crate::client::WaitEvent;
 use crate::config::Config;
 use crate::ops::{Args, OperationMeta, Output};
@@ -55,13 +56,20 @@ struct State {
 impl VtServer {
     /// Builds the server for a configuration.
     pub fn new(config: &Config) -> Result<VtServer, Error> {
-        let client = Client::builder()
+        // The cache file also holds the rate limiter's windows: every process on the machine
+        // using the key spends one budget. Nothing is opened before the first call.
+        let cache = crate::cache::Cache::new(config.cache.clone());
+        let mut builder = Client::builder()
             .api_key_opt(config.api_key.clone())
             .base_url(config.base_url.clone())
             .rate_limit(config.effective_rate_limit())
             .max_in_flight(config.max_in_flight)
             .ca_certificates(config.ca_certificates.clone())
-            .build()?;
+            .cache(cache.clone());
+        if let Some(windows) = cache.shared_windows() {
+            builder = builder.shared_quota(windows);
+        }
+        let client = builder.build()?;
         let uploads =
             crate::upload_dirs::UploadDirs::open(&config.upload_dirs).map_err(|problem| {
                 Error::InvalidInput {
@@ -160,13 +168,25 @@ impl VtServer {
     async fn run_unescaped(
         &self,
         entry: &Entry,
-        args: Map<String, Value>,
+        mut args: Map<String, Value>,
         progress: Progress,
     ) -> CallToolResult {
         let name = entry.name();
         if let Some(why) = &entry.hidden {
             return output::error_result(format!("{why}. Nothing was sent to VirusTotal."));
         }
+        // `cache` is every tool's argument, read here rather than in each schema.
+        let mode = match args.remove("cache") {
+            None => CacheMode::Use,
+            Some(v) => match v.as_str().and_then(CacheMode::parse) {
+                Some(m) => m,
+                None => {
+                    return output::error_result(format!(
+                        "{name}: invalid argument `cache`: {v} is not one of \"use\" (default: a fresh cached answer, else VirusTotal's), \"refresh\" (ask VirusTotal again) or \"only\" (the cache only, no request). Nothing was sent to VirusTotal."
+                    ));
+                }
+            },
+        };
         if let Err(e) = validate::validate_args(entry.schema(), &args) {
             return output::error_result(format!(
                 "{name}: invalid argument `{}`: {}. Nothing was sent to VirusTotal.",
@@ -202,8 +222,10 @@ impl VtServer {
                 (None, None) => output::error_result(format!("{name} has no implementation")),
             }
         };
-        let mut result = contained(name, progress_for_waits, work).await;
+        let (mut result, usage) =
+            crate::cache::scope::scoped(mode, contained(name, progress_for_waits, work)).await;
         output::add_notes(&mut result, &unlisted, entry.op.is_some());
+        output::add_cache_usage(&mut result, &usage);
         result
     }
 

@@ -288,6 +288,40 @@ pub fn add_notes(r: &mut CallToolResult, notes: &[String], structured_notes: boo
     }
 }
 
+/// Says where a result's answers came from when any came from vtmcp's cache: a line of text,
+/// and `_vtmcp.cache` in the structured content (`{"from_cache", "fetched", "oldest_age_seconds"}`).
+pub fn add_cache_usage(r: &mut CallToolResult, usage: &crate::cache::Usage) {
+    if usage.hits == 0 {
+        return;
+    }
+    let age = usage.oldest.unwrap_or_default();
+    let what = if usage.fetched == 0 {
+        if usage.hits == 1 {
+            "answered from vtmcp's cache".to_string()
+        } else {
+            format!("all {} answers from vtmcp's cache", usage.hits)
+        }
+    } else {
+        format!(
+            "{} answer(s) from vtmcp's cache, {} from VirusTotal",
+            usage.hits, usage.fetched
+        )
+    };
+    r.content.push(ContentBlock::text(format!(
+        "Cache: {what} (fetched from VirusTotal {} ago; no quota spent on it). Pass cache: \"refresh\" for a fresh answer.",
+        crate::client::policy::human(age)
+    )));
+    if let Some(Value::Object(m)) = r.structured_content.as_mut() {
+        let meta = m.entry("_vtmcp").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(
+                "cache".into(),
+                json!({"from_cache": usage.hits, "fetched": usage.fetched, "oldest_age_seconds": age.as_secs()}),
+            );
+        }
+    }
+}
+
 /// An error result (`isError: true`) with a message a model can act on.
 pub fn error_result(message: impl Into<String>) -> CallToolResult {
     // No structuredContent: tools with an outputSchema must not return content that breaks it.

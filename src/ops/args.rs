@@ -15,6 +15,11 @@ pub struct Args {
 }
 
 impl Args {
+    /// The path, query and header arguments (not the body).
+    pub(crate) fn values(&self) -> &Map<String, Value> {
+        &self.values
+    }
+
     /// Checks that every argument is known to `op` and every required one is present, and
     /// assembles the body. Types, patterns and bounds are checked when each value is decoded
     /// into the generated parameter type, still before anything is sent.

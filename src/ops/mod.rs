@@ -34,6 +34,7 @@ pub use args::{Args, FREE_TEXT_ARGUMENTS, check_control_characters};
 pub use download::{DownloadSource, download_to};
 pub use paging::paginate_json;
 
+use crate::cache::{Answer as CachedAnswer, CacheMode};
 use crate::{Client, Error};
 use serde_json::{Map, Value};
 
@@ -102,9 +103,8 @@ macro_rules! dispatchers {
             }
         }
 
-        /// Calls the operation `id` with checked arguments; a JSON answer comes back unparsed
-        /// ([`Output::Raw`]), so a caller can bound what it builds from a large one.
-        pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+        /// Sends the operation `id` (no cache); a JSON answer comes back unparsed.
+        async fn send_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
             dispatch(client, id, args, true).await
         }
 
@@ -130,6 +130,109 @@ macro_rules! dispatchers {
     };
     (@resp $id:ident, $r:ident, Bytes) => { Ok(Output::Bytes($r.into_inner())) };
     (@resp $id:ident, $r:ident, Empty) => {{ let _ = $r; Ok(Output::Empty) }};
+}
+
+/// Calls the operation `id` with checked arguments; a JSON answer comes back unparsed
+/// ([`Output::Raw`]), so a caller can bound what it builds from a large one.
+///
+/// An operation the spec marks cacheable (`x-vt-cache`) goes through the client's cache
+/// ([`Client::cache`]) as the current call's [`CacheMode`] says
+/// ([`crate::cache::scope`]): a fresh cached answer (a 200, or a 404 kept for a shorter time)
+/// is returned without a request, concurrent identical calls make one, and what came from
+/// where is recorded for the caller.
+pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
+    let mode = crate::cache::scope::mode();
+    let class = OperationMeta::find(id).and_then(|op| op.cache);
+    let cache = client.cache();
+    let (Some(class), Some(key), true) = (class, client.api_key(), cache.is_enabled()) else {
+        if mode == CacheMode::Only {
+            let why = if class.is_none() {
+                "its answers are never cached (x-vt-cache in the spec)"
+            } else {
+                "the cache is off (--cache)"
+            };
+            return Err(Error::NotCached {
+                operation: id.into(),
+                why: why.into(),
+            });
+        }
+        return send_raw(client, id, args).await;
+    };
+    let request = cache_request(id, args);
+    let fetch = || async {
+        match send_raw(client, id, args).await {
+            Ok(Output::Raw(raw)) => Ok(CachedAnswer {
+                status: 200,
+                body: raw.into_bytes(),
+            }),
+            // "Not in VirusTotal" is an answer too, kept for a shorter time.
+            Err(Error::Api {
+                status: 404,
+                code,
+                message,
+                ..
+            }) => Ok(CachedAnswer {
+                status: 404,
+                body: serde_json::to_vec(
+                    &serde_json::json!({"error": {"code": code.as_str(), "message": message}}),
+                )
+                .unwrap_or_default()
+                .into(),
+            }),
+            Ok(other) => Err(Ok(other)),
+            Err(e) => Err(Err(e)),
+        }
+    };
+    let lookup = match mode {
+        CacheMode::Use => cache.get_or_fetch(key, &request, class, fetch).await,
+        CacheMode::Refresh => cache.refresh(key, &request, class, fetch).await,
+        CacheMode::Only => cache.get(key, &request).await.ok_or_else(|| {
+            Err(Error::NotCached {
+                operation: id.into(),
+                why: "not in vtmcp's cache (never fetched, or expired)".into(),
+            })
+        }),
+    };
+    let lookup = match lookup {
+        Ok(l) => l,
+        // Not a JSON answer after all (the spec says JSON): passed on as it came.
+        Err(Ok(output)) => return Ok(output),
+        Err(Err(e)) => return Err(e),
+    };
+    crate::cache::scope::record(lookup.origin);
+    if lookup.status == 404 {
+        let body: Value = serde_json::from_slice(&lookup.body).unwrap_or_default();
+        let text = |k: &str| body["error"][k].as_str().unwrap_or_default().to_string();
+        return Err(Error::Api {
+            status: 404,
+            code: crate::ErrorCode::parse(&text("code")),
+            message: text("message"),
+            retry_after: None,
+        });
+    }
+    Ok(Output::Raw(crate::client::RawJson::cached(lookup.body)))
+}
+
+/// The cache key of a call: the operation and its arguments, members sorted (one call, one
+/// key, whatever order the arguments came in). The namespace of the API key is added by the
+/// cache.
+fn cache_request(id: &str, args: &Args) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    format!("{id} {}", sorted(&Value::Object(args.values().clone())))
 }
 
 /// Calls the operation `id` with checked arguments; a JSON answer is parsed into one `Value`

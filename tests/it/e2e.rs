@@ -26,6 +26,8 @@ async fn the_binary_serves_mcp_on_stdio() {
         .await;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"));
     cmd.env_clear()
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .env("VT_API_KEY", TEST_KEY)
         .env("VT_BASE_URL", server.uri())
         .env("VTMCP_TOOLSETS", "default,ip_addresses")
@@ -95,6 +97,8 @@ async fn the_binary_serves_mcp_on_stdio() {
 #[tokio::test]
 async fn the_binary_refuses_bad_flags_with_the_valid_names() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args(["--toolsets", "nope", "tools"])
         .output()
         .unwrap();
@@ -105,11 +109,15 @@ async fn the_binary_refuses_bad_flags_with_the_valid_names() {
         "{err}"
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args(["--tier", "gold", "tools"])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown tier `gold`"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args(["serve", "--transport", "http", "--listen", "0.0.0.0:0"])
         .env_remove("VTMCP_HTTP_TOKEN")
         .output()
@@ -121,6 +129,8 @@ async fn the_binary_refuses_bad_flags_with_the_valid_names() {
 #[tokio::test]
 async fn tools_command_prints_the_catalog() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args(["tools", "--toolsets", "files", "--json"])
         .output()
         .unwrap();
@@ -441,6 +451,8 @@ async fn half_sent_headers_and_idle_connections_are_closed() {
 #[test]
 fn version_names_the_spec_it_was_generated_from() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .arg("--version")
         .output()
         .unwrap();
@@ -458,6 +470,8 @@ fn version_names_the_spec_it_was_generated_from() {
 fn tools_names_composite_tools_and_lists_what_they_call() {
     // `--tools` takes composite tools too (the server's own hints name them).
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args([
             "--tools",
             "get_file_report,get_threat_actor",
@@ -483,6 +497,8 @@ fn tools_names_composite_tools_and_lists_what_they_call() {
     );
     // Named but not available to the key's tier: not listed, and the reason is printed.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args(["--tools", "get_file_report,get_threat_actor", "tools"])
         .output()
         .unwrap();

@@ -427,6 +427,7 @@ fn closing_stdin_or_sigterm_shuts_down_cleanly() {
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_vtmcp"))
             .env_clear()
+            .env("VTMCP_CACHE", "off")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

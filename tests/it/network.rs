@@ -757,6 +757,8 @@ fn the_binary_accepts_a_good_ca_file() {
     let file = dir.path().join("ca.pem");
     std::fs::write(&file, &pki.ca_pem).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
+        // No answer cache: each test counts its own requests.
+        .env("VTMCP_CACHE", "off")
         .args(["tools", "--ca-file"])
         .arg(&file)
         .output()

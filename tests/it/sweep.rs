@@ -242,6 +242,7 @@ fn a_key_that_cannot_be_sent_is_refused_not_dropped() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"))
         .arg("tools")
         .env_clear()
+        .env("VTMCP_CACHE", "off")
         .env("VT_API_KEY", key)
         .stdin(std::process::Stdio::null())
         .output()

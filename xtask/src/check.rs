@@ -16,6 +16,23 @@ use std::fmt;
 /// The longest operationId allowed (it is also an MCP tool name and a Rust method name).
 pub const MAX_ID_LEN: usize = 48;
 
+/// Values of `x-vt-cache`: `never`, then the TTL classes (`vtmcp::cache::TtlClass`; an unknown
+/// class would also fail to compile in the generated table).
+const CACHE_CLASSES: &[&str] = &[
+    "never",
+    "file",
+    "url",
+    "domain",
+    "ip",
+    "analysis",
+    "community",
+    "collection",
+    "search",
+    "static",
+    "not_found",
+    "default",
+];
+
 /// Path parameters whose schema must be an enum of names.
 const ENUM_PARAMS: &[&str] = &["relationship", "access"];
 
@@ -319,6 +336,33 @@ impl Checker<'_> {
                     PERMISSIONS.join(", ")
                 ),
             ),
+        }
+
+        // x-vt-cache: every GET says whether (and as what) its answers are cached; nothing else
+        // has it.
+        match (op.method.as_str(), v.get("x-vt-cache")) {
+            ("GET", Some(Value::String(c))) if CACHE_CLASSES.contains(&c.as_str()) => {}
+            ("GET", Some(c)) => self.op_error(
+                op,
+                "/x-vt-cache",
+                format!(
+                    "`x-vt-cache` is {c}; expected `never` or one of: {}",
+                    CACHE_CLASSES[1..].join(", ")
+                ),
+            ),
+            ("GET", None) => self.op_error(
+                op,
+                "/x-vt-cache",
+                "`x-vt-cache` is missing: `never`, or the class its answers are cached under \
+                 (see the spec's header)"
+                    .to_string(),
+            ),
+            (_, Some(_)) => self.op_error(
+                op,
+                "/x-vt-cache",
+                "`x-vt-cache` is for GETs only: nothing else is cached".to_string(),
+            ),
+            (_, None) => {}
         }
 
         // summary
