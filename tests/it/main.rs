@@ -2,6 +2,7 @@
 
 mod client;
 mod e2e;
+mod extract;
 mod findings;
 mod hardening;
 mod http_sessions;
