@@ -289,7 +289,12 @@ fn yes() -> bool {
     true
 }
 
-/// `triage_iocs`.
+/// The longest free text `extract_iocs` and `triage_iocs` take, in characters (well within the
+/// HTTP transport's 1 MiB request body for plain text).
+pub const MAX_TEXT_CHARS: u32 = 500_000;
+
+/// `triage_iocs`: exactly one of `iocs` and `text` (checked when it runs: a top-level `oneOf`
+/// is refused by several MCP clients).
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TriageArgs {
     /// Hashes, URLs, domains and IPs, mixed.
@@ -298,12 +303,33 @@ pub struct TriageArgs {
         inner(length(min = 1, max = 8192)),
         extend("example" = ["44d88612fea8a8f36de82e1278abb02f", "example.com", "8.8.8.8"])
     )]
-    pub iocs: Vec<String>,
+    pub iocs: Option<Vec<String>>,
+    /// Instead of `iocs`: free text (up to 500,000 characters) to find them in, defanged forms included.
+    #[schemars(
+        length(min = 1, max = MAX_TEXT_CHARS),
+        extend("example" = "Beacon to hxxps://login[.]example.com/gate from 203.0.113[.]7")
+    )]
+    pub text: Option<String>,
     #[serde(default)]
     pub format: Format,
 }
 
 impl Arguments for TriageArgs {}
+
+/// `extract_iocs`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExtractArgs {
+    /// Alert, e-mail or report text (up to 500,000 characters).
+    #[schemars(
+        length(min = 1, max = MAX_TEXT_CHARS),
+        extend("example" = "Beacon to hxxps://login[.]example.com/gate from 203.0.113[.]7")
+    )]
+    pub text: String,
+    #[serde(default)]
+    pub format: Format,
+}
+
+impl Arguments for ExtractArgs {}
 
 /// `scan_url`.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -22,6 +22,7 @@
 
 pub mod args;
 mod extract;
+mod ioc;
 pub mod model;
 pub mod objects;
 mod relationships;
@@ -335,6 +336,14 @@ pub const COMPOSITES: &[Composite] = &[
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["get_file", "get_url", "get_domain", "get_ip_address"],
+    }),
+    Composite::new::<ioc::ExtractIocs>(Info {
+        name: "extract_iocs",
+        title: "Indicators in text",
+        description: "Lists the hashes, URLs, domains, IPs and e-mail domains in free text, defanged forms (hxxp, [.]) included; file names are kept out, private and documentation addresses flagged. Makes no request to VirusTotal.",
+        permission: Permission::Read,
+        tier: Tier::PUBLIC,
+        calls: &[],
     }),
     Composite::new::<ScanUrl>(Info {
         name: "scan_url",

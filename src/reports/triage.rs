@@ -1,11 +1,14 @@
 //! `triage_iocs`: many indicators in one compact verdict table. Types are detected, duplicates
 //! merged, the cost is stated before anything is spent, and a quota that runs out stops the
-//! run cleanly with what was done kept.
+//! run cleanly with what was done kept. The indicators are a list (`iocs`) or are taken from
+//! free text (`text`, through [`super::ioc::extract`]); from text, those flagged as meaning
+//! nothing to VirusTotal (private, documentation, version-like …) are listed as skipped.
 
 use super::args::{Format, TriageArgs};
+use super::ioc;
 use super::model::{clean_to, q};
 use super::objects;
-use super::{Answer, Ctx, Outcome, Run, short_error};
+use super::{Answer, Ctx, Failure, Outcome, Run, short_error};
 use crate::client::ids;
 use crate::ops::{Output, call_json};
 use futures::future::BoxFuture;
@@ -87,24 +90,87 @@ impl Run for Triage {
     }
 }
 
-async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
-    let iocs = args.iocs;
+/// Most lookups one call makes: as many as `iocs` may list.
+const MAX_LOOKUPS: usize = 100;
+
+/// The rows for the indicators found in `text`, and what the plan says about them.
+fn rows_from_text(text: &str) -> (Vec<Row>, String) {
+    let found = ioc::extract(text);
     let mut rows: Vec<Row> = vec![];
-    let mut duplicates = 0;
-    for raw in &iocs {
-        let r = classify(raw);
-        if r.status != "invalid" && rows.iter().any(|x| x.kind == r.kind && x.vt_id == r.vt_id) {
-            duplicates += 1;
-            continue;
+    let (mut skipped, mut pending) = (0, 0);
+    for i in &found {
+        let mut r = classify(&i.value);
+        if r.status == "invalid" {
+            // The extraction and the classification disagree: say so rather than drop it.
+            r.detail = Some(format!(
+                "found as {}, but {}",
+                i.kind.as_str(),
+                r.detail.unwrap_or_default()
+            ));
+        } else if let Some(why) = i.skip_reason() {
+            r.status = "skipped";
+            r.detail = Some(format!("not looked up: {why}"));
+            skipped += 1;
+        } else if pending >= MAX_LOOKUPS {
+            r.status = "not_checked";
+            r.detail = Some(format!(
+                "over the {MAX_LOOKUPS} lookups one call makes; pass it again in `iocs`"
+            ));
+        } else {
+            pending += 1;
         }
         rows.push(r);
     }
+    let defanged = found.iter().filter(|i| i.defanged_in_text).count();
+    let summary = format!(
+        "{} indicator(s) found in the text ({defanged} written defanged), {skipped} skipped (private, reserved, documentation or version-like)",
+        found.len()
+    );
+    (rows, summary)
+}
+
+async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
+    let (mut rows, summary, heading) = match (args.iocs, args.text) {
+        (Some(iocs), None) => {
+            let mut rows: Vec<Row> = vec![];
+            let mut duplicates = 0;
+            for raw in &iocs {
+                let r = classify(raw);
+                if r.status != "invalid"
+                    && rows.iter().any(|x| x.kind == r.kind && x.vt_id == r.vt_id)
+                {
+                    duplicates += 1;
+                    continue;
+                }
+                rows.push(r);
+            }
+            let given = iocs.len();
+            (
+                rows,
+                format!("{given} indicator(s) given, {duplicates} duplicate(s) merged"),
+                format!("{given} indicator(s)"),
+            )
+        }
+        (None, Some(text)) => {
+            let (rows, summary) = rows_from_text(&text);
+            let heading = format!("{} indicator(s) found in the text", rows.len());
+            (rows, summary, heading)
+        }
+        (iocs, _) => {
+            let problem = if iocs.is_some() {
+                "give either `iocs` or `text`, not both"
+            } else {
+                "give `iocs` (a list of indicators) or `text` (free text to take them from)"
+            };
+            return Err(Failure::Message(format!(
+                "{}: invalid arguments: {problem}. Nothing was sent to VirusTotal.",
+                ctx.tool
+            )));
+        }
+    };
     let lookups = rows.iter().filter(|r| r.status == "pending").count();
     let quota = ctx.client.quota_status();
-    let mut plan = format!(
-        "{} indicator(s) given, {duplicates} duplicate(s) merged, {lookups} lookup(s) = {lookups} VirusTotal request(s)",
-        iocs.len()
-    );
+    let mut plan = format!("{summary}, {lookups} lookup(s) = {lookups} VirusTotal request(s)");
     if let Some(left) = quota.remaining_today {
         plan.push_str(&format!("; {left} left today by vtmcp's count"));
         if !quota.can_spend_today(lookups as u32) {
@@ -185,10 +251,12 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
     if args.format == Format::Json {
         return Ok(Answer::json(out));
     }
-    let mut s = format!(
-        "## Triage of {} indicator(s)\n{plan}\n\n| indicator | type | verdict | label | first seen |\n|---|---|---|---|---|\n",
-        iocs.len()
-    );
+    let mut s = format!("## Triage of {heading}\n{plan}\n\n");
+    if rows.is_empty() {
+        s.push_str("No indicators to look up.\n");
+    } else {
+        s.push_str("| indicator | type | verdict | label | first seen |\n|---|---|---|---|---|\n");
+    }
     for r in &rows {
         let verdict = match r.status {
             "found" => match (r.malicious, r.suspicious, r.engines) {

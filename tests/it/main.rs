@@ -3,6 +3,7 @@
 mod cache;
 mod client;
 mod e2e;
+mod extract;
 mod findings;
 mod hardening;
 mod http_sessions;

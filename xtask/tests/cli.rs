@@ -172,7 +172,12 @@ fn composite_tool_endpoints_exist_in_the_spec() {
         tools.len()
     );
     for tool in tools {
-        assert!(!tool.endpoints.is_empty(), "{}", tool.name);
+        // A tool that calls nothing (extract_iocs) says so in its description.
+        assert!(
+            !tool.endpoints.is_empty() || tool.purpose.contains("Makes no request"),
+            "{}",
+            tool.name
+        );
         for (method, path) in &tool.endpoints {
             assert!(
                 ops.iter().any(|o| &o.method == method && &o.path == path),
