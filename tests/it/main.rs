@@ -14,4 +14,5 @@ mod roundtrip;
 mod spec;
 mod support;
 mod sweep;
+mod tier_auto;
 mod uploads;
