@@ -1,5 +1,6 @@
 //! Configuration from flags and environment variables: the API key (never printed), base URL,
-//! toolsets, tiers, permissions, download directory and output budget.
+//! toolsets, tiers (given, or `auto`: learned from the key, see [`crate::mcp::tier`]),
+//! permissions, download directory and output budget.
 
 use crate::access::Tier;
 use crate::client::{ApiKey, DEFAULT_BASE_URL};
@@ -25,8 +26,13 @@ pub struct Selection {
     pub toolsets: BTreeSet<String>,
     /// Individual tools by name.
     pub tools: BTreeSet<String>,
-    /// Tiers and licences of the key (`public` is always included).
+    /// Tiers and licences of the key (`public` is always included). With [`Selection::detect`],
+    /// what detection finds is added to these.
     pub tiers: BTreeSet<Tier>,
+    /// `--tier auto`: learn the key's tiers and licences from VirusTotal (the user object of
+    /// the key) in the background, starting from [`Selection::tiers`]. Off unless asked for:
+    /// the binary asks by default, a [`Config`] built in code does not.
+    pub detect: bool,
     /// Permissions granted.
     pub permissions: Permissions,
 }
@@ -37,10 +43,17 @@ impl Default for Selection {
             toolsets: BTreeSet::from(["default".to_string()]),
             tools: BTreeSet::new(),
             tiers: BTreeSet::from([Tier::PUBLIC]),
+            detect: false,
             permissions: Permissions::default(),
         }
     }
 }
+
+/// The `--tier` value that asks for detection (the binary's default).
+pub const TIER_AUTO: &str = "auto";
+
+/// How long detecting the key's tier may take before the public set is kept.
+pub const DEFAULT_TIER_DETECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Every toolset name: the spec's tags, `reports` (composite tools), `default` and `all`.
 pub fn toolset_names() -> Vec<&'static str> {
@@ -79,6 +92,9 @@ pub struct Config {
     /// Client-side request pacing (None: 4/minute and 500/day for a public key, no limit for
     /// premium).
     pub rate_limit: Option<crate::client::RateLimit>,
+    /// The longest wait for the answer of tier detection ([`Selection::detect`]); after it,
+    /// the public set stays and the server says why.
+    pub tier_detection_timeout: std::time::Duration,
     /// The most upstream requests in flight at once (0: no cap).
     pub max_in_flight: usize,
     /// The most Streamable HTTP sessions open at once.
@@ -104,6 +120,7 @@ impl Default for Config {
             max_output_tokens: 20_000,
             poll_interval: std::time::Duration::from_secs(3),
             rate_limit: None,
+            tier_detection_timeout: DEFAULT_TIER_DETECTION_TIMEOUT,
             max_in_flight: crate::client::DEFAULT_MAX_IN_FLIGHT,
             max_sessions: DEFAULT_MAX_SESSIONS,
             ca_certificates: None,
@@ -113,10 +130,19 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The pacing in force: the configured one, or the preset for the key's tier.
+    /// The pacing in force at start-up: the configured one, or the preset for the tiers given
+    /// (with `--tier auto`, the public preset until the key is known).
     pub fn effective_rate_limit(&self) -> crate::client::RateLimit {
+        self.pacing_for_tiers(&self.selection.tiers)
+    }
+
+    /// The pacing for a key with `tiers`: the configured one (`--requests-per-minute`) if
+    /// any, else the preset (4/minute and 500/day without `premium`, none with it). Once
+    /// `--tier auto` has detected the key, this with the detected tiers is what should be in
+    /// force ([`crate::mcp::VtServer::pacing_for_detected_key`]).
+    pub fn pacing_for_tiers(&self, tiers: &BTreeSet<Tier>) -> crate::client::RateLimit {
         self.rate_limit.clone().unwrap_or_else(|| {
-            if self.selection.tiers.contains(&Tier::PREMIUM) {
+            if tiers.contains(&Tier::PREMIUM) {
                 crate::client::RateLimit::unlimited()
             } else {
                 crate::client::RateLimit::public()
@@ -132,7 +158,8 @@ pub struct SelectionInput {
     pub toolsets: Vec<String>,
     /// `--tools`.
     pub tools: Vec<String>,
-    /// `--tier` (public, premium, and/or licences).
+    /// `--tier` (public, premium, and/or licences; `auto` to detect them, alone or with the
+    /// licences detection cannot see, e.g. `auto,gti`). Empty: public, no detection.
     pub tiers: Vec<String>,
     /// `--allow-submit`.
     pub allow_submit: bool,
@@ -175,10 +202,15 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
         toolsets.insert("default".into());
     }
     let mut tiers = BTreeSet::from([Tier::PUBLIC]);
+    let mut detect = false;
     for t in clean(&input.tiers) {
+        if t == TIER_AUTO {
+            detect = true;
+            continue;
+        }
         let tier = Tier::parse(&t).ok_or_else(|| {
             format!(
-                "unknown tier `{t}`; valid tiers and licences: {}",
+                "unknown tier `{t}`; valid: {TIER_AUTO} (ask VirusTotal), or tiers and licences {}",
                 TIERS.join(", ")
             )
         })?;
@@ -188,6 +220,7 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
         toolsets,
         tools,
         tiers,
+        detect,
         permissions: Permissions {
             submit: input.allow_submit,
             write: input.allow_write,

@@ -66,6 +66,7 @@ struct Flags {
         global = true,
         env = "VT_TIER",
         value_delimiter = ',',
+        default_value = config::TIER_AUTO,
         help = tier_help()
     )]
     tier: Vec<String>,
@@ -144,7 +145,9 @@ struct Flags {
 /// `--tier`'s help, from the one tier list (spec/tiers.rs).
 fn tier_help() -> String {
     format!(
-        "Tiers and licences of the key (public is always included): {}",
+        "Tiers and licences of the key: `{}` asks VirusTotal (in the background; licences it \
+         cannot see can be added, e.g. auto,gti), or any of {} (public is always included)",
+        config::TIER_AUTO,
         vtmcp::mcp::catalog::TIERS.join(", ")
     )
 }
@@ -190,10 +193,16 @@ fn main() -> ExitCode {
 }
 
 fn build_config(f: &Flags) -> Result<Config, String> {
+    // An empty `VT_TIER=` (as MCP client configurations often carry) is the default too.
+    let tiers = if f.tier.iter().all(|t| t.trim().is_empty()) {
+        vec![config::TIER_AUTO.to_string()]
+    } else {
+        f.tier.clone()
+    };
     let selection = config::selection(&SelectionInput {
         toolsets: f.toolsets.clone(),
         tools: f.tools.clone(),
-        tiers: f.tier.clone(),
+        tiers,
         allow_submit: f.allow_submit,
         allow_write: f.allow_write,
     })?;
@@ -266,6 +275,17 @@ fn cache_command(config: &Config, action: CacheAction) -> Result<(), String> {
 
 fn print_tools(config: &Config, json: bool) -> Result<(), String> {
     let server = VtServer::new(config).map_err(|e| e.to_string())?;
+    if config.selection.detect {
+        // A listing, not a server: the detection may be waited for.
+        if config.api_key.is_some() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            runtime.block_on(server.tier_settled());
+        }
+        eprintln!("{}", server.tier_status().describe(server.tiers()));
+    }
     let listed: Vec<_> = server
         .entries()
         .iter()
@@ -331,6 +351,8 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
             "no VirusTotal API key (VT_API_KEY): tools are listed, calls will explain how to set it"
         );
     }
+    // `--tier auto`: the public set is served at once, the key's own set when VirusTotal says.
+    server.start_tier_detection();
     match flags.transport {
         Transport::Stdio => {
             // A client that goes away before initializing is a clean end, not an error.

@@ -31,6 +31,8 @@ async fn the_binary_serves_mcp_on_stdio() {
         .env("VT_API_KEY", TEST_KEY)
         .env("VT_BASE_URL", server.uri())
         .env("VTMCP_TOOLSETS", "default,ip_addresses")
+        // A given tier: only the call below reaches the mock (detection: tier_auto.rs).
+        .env("VT_TIER", "public")
         .env("RUST_LOG", "trace");
     let (transport, stderr) = TokioChildProcess::builder(cmd)
         .stderr(std::process::Stdio::piped())

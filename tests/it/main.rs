@@ -16,4 +16,5 @@ mod roundtrip;
 mod spec;
 mod support;
 mod sweep;
+mod tier_auto;
 mod uploads;
