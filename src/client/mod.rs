@@ -249,7 +249,7 @@ impl fmt::Debug for Inner {
         f.debug_struct("Inner")
             .field("api_key", &s.api_key.as_ref().map(|_| "<redacted>"))
             .field("origin", &s.origin.ascii_serialization())
-            .field("rate_limit", s.limiter.limit())
+            .field("rate_limit", &s.limiter.limit())
             .field("retry", &s.retry)
             .field("download_timeout", &s.download_timeout)
             .field("max_in_flight", &s.in_flight.as_ref().map(|_| "<capped>"))

@@ -254,9 +254,18 @@ impl VtServer {
     /// it. The client keeps the pacing it was built with; this says what to switch it to.
     pub fn pacing_for_detected_key(&self) -> Option<crate::client::RateLimit> {
         match self.tier_status() {
-            TierStatus::Detected(_) => Some(self.state.config.pacing_for_tiers(self.tiers())),
+            TierStatus::Detected(profile) => Some(
+                profile
+                    .quotas
+                    .pacing(&self.state.config, &self.view().selection.tiers),
+            ),
             _ => None,
         }
+    }
+
+    /// The client the server calls VirusTotal with (its rate limiter follows the detected key).
+    pub fn client(&self) -> &Client {
+        &self.state.client
     }
 
     /// The server's instructions as a session initialized now gets them.
@@ -284,6 +293,12 @@ impl VtServer {
         match &status {
             TierStatus::Failed(_) => tracing::warn!("{line}"),
             _ => tracing::info!("{line}"),
+        }
+        // The limiter now enforces the key's real allowances (unless pacing was configured).
+        if let TierStatus::Detected(profile) = &status {
+            let limit = profile.quotas.pacing(&self.state.config, &selection.tiers);
+            tracing::info!(?limit, "pacing for the detected key");
+            self.state.client.rate_limiter().set_limit(limit);
         }
         let view = View::new(selection, status);
         let changed = view.listed != start.listed;
@@ -680,6 +695,7 @@ fn instructions(sel: &Selection, tier: &TierStatus) -> String {
     );
     s.push_str("\nZero detections does not prove a file, URL, domain or IP is safe; it may be new or unseen.");
     s.push_str("\nRelationship enums list the names vtmcp knows; a newer name VirusTotal added (lower-case letters, digits, _) is accepted too.");
+    s.push_str("\nEvery tool takes an optional `cache` argument: \"use\" (default: a fresh cached answer costs no quota), \"refresh\" (ask VirusTotal again) or \"only\" (cached answers only, no request). Results say when they came from the cache and how old they are.");
     if !sel.tiers.contains(&crate::access::Tier::PREMIUM) {
         s.push_str("\nA public key allows 4 requests per minute and 500 per day: prefer one report over many small calls.");
     }

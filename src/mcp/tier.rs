@@ -80,6 +80,32 @@ pub struct Allowance {
     pub used: u64,
 }
 
+impl KeyQuotas {
+    /// The pacing for a key with these allowances and `tiers`: `configured` when the user set
+    /// one (`--requests-per-minute`); else the tier's preset ([`Config::pacing_for_tiers`](crate::config::Config::pacing_for_tiers))
+    /// with the daily and monthly allowances VirusTotal states for the key in place of the
+    /// preset's guesses. (The hourly allowance has no window of its own in the limiter; the
+    /// per-minute spacing keeps well inside it.)
+    pub fn pacing(
+        &self,
+        config: &crate::config::Config,
+        tiers: &BTreeSet<Tier>,
+    ) -> crate::client::RateLimit {
+        if let Some(configured) = &config.rate_limit {
+            return configured.clone();
+        }
+        let mut limit = config.pacing_for_tiers(tiers);
+        let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        if let Some(d) = self.daily {
+            limit = limit.per_day(clamp(d.allowed));
+        }
+        if let Some(m) = self.monthly {
+            limit = limit.per_month(clamp(m.allowed));
+        }
+        limit
+    }
+}
+
 impl fmt::Display for KeyQuotas {
     /// `500/day, 240/hour, 15500/month` (the quotas present), or `none stated`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

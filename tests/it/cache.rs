@@ -929,3 +929,179 @@ fn child_quota(file: &Path) {
         }
     });
 }
+
+// ---- Through the MCP server: the `cache` argument and what results say ----
+
+/// A server on `server` whose cache is an SQLite file in `dir`.
+fn cached_config(server: &MockServer, dir: &Path) -> vtmcp::config::Config {
+    let mut c = crate::mcp::config(
+        &server.uri(),
+        &["default", "files", "users"],
+        &[],
+        false,
+        false,
+    );
+    c.cache = CacheConfig::sqlite(dir.join("cache.sqlite3"));
+    c
+}
+
+/// Upstream requests to `path` the mock has seen.
+async fn requests_to(server: &MockServer, p: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == p)
+        .count()
+}
+
+const HASH: &str = "44d88612fea8a8f36de82e1278abb02f";
+
+async fn mount_file(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(format!("/files/{HASH}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+            "type": "file", "id": HASH, "attributes": {
+                "meaningful_name": "eicar.com",
+                "last_analysis_stats": {"malicious": 60, "undetected": 5, "type-unsupported": 3}}}})))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_repeated_report_is_answered_from_the_cache_and_says_so() {
+    let server = mock_vt().await;
+    mount_file(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    let file = format!("/files/{HASH}");
+    let args = json!({"file_hash": HASH});
+    let first = crate::mcp::call(&client, "get_file_report", args.clone()).await;
+    assert_ne!(first.is_error, Some(true), "{}", crate::mcp::text(&first));
+    assert!(!crate::mcp::text(&first).contains("Cache:"));
+    assert_eq!(requests_to(&server, &file).await, 1);
+    // The same report again: no request, and the result says where it came from.
+    let second = crate::mcp::call(&client, "get_file_report", args.clone()).await;
+    assert_eq!(
+        requests_to(&server, &file).await,
+        1,
+        "a cache hit sends nothing"
+    );
+    let t = crate::mcp::text(&second);
+    assert!(t.contains("Cache: answered from vtmcp's cache"), "{t}");
+    assert!(t.contains("60/65"), "the same report: {t}");
+    let s = second.structured_content.clone().unwrap();
+    assert_eq!(s["_vtmcp"]["cache"]["from_cache"], 1, "{s}");
+    assert_eq!(s["_vtmcp"]["cache"]["fetched"], 0);
+    // The generated tool asks without the report's embedded relationships: another entry,
+    // cached in turn.
+    let generated = crate::mcp::call(&client, "get_file", json!({"id": HASH})).await;
+    assert_eq!(
+        requests_to(&server, &file).await,
+        2,
+        "other arguments, other entry"
+    );
+    assert!(!crate::mcp::text(&generated).contains("Cache:"));
+    let again = crate::mcp::call(&client, "get_file", json!({"id": HASH})).await;
+    assert_eq!(requests_to(&server, &file).await, 2);
+    assert_eq!(
+        again.structured_content.unwrap()["_vtmcp"]["cache"]["from_cache"],
+        1
+    );
+    // refresh: exactly one request, whatever is cached.
+    let mut refresh = args.clone();
+    refresh["cache"] = json!("refresh");
+    let r = crate::mcp::call(&client, "get_file_report", refresh).await;
+    assert!(!crate::mcp::text(&r).contains("Cache:"));
+    assert_eq!(
+        requests_to(&server, &file).await,
+        3,
+        "refresh makes exactly one"
+    );
+    // A new server process on the same file (a restart): still cached.
+    drop(client);
+    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    let mut only = args.clone();
+    only["cache"] = json!("only");
+    let r = crate::mcp::call(&client, "get_file_report", only).await;
+    assert_ne!(r.is_error, Some(true), "{}", crate::mcp::text(&r));
+    assert!(crate::mcp::text(&r).contains("Cache: answered from vtmcp's cache"));
+    assert_eq!(requests_to(&server, &file).await, 3);
+}
+
+#[tokio::test]
+async fn cache_only_makes_no_request_and_says_not_cached() {
+    let server = mock_vt().await;
+    mount_file(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    let r = crate::mcp::call(
+        &client,
+        "get_file_report",
+        json!({"file_hash": HASH, "cache": "only"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let t = crate::mcp::text(&r);
+    assert!(
+        t.contains("not in vtmcp's cache") && t.contains("nothing was sent"),
+        "{t}"
+    );
+    // An operation whose answers are never cached cannot be answered from it either.
+    let r = crate::mcp::call(&client, "get_user", json!({"id": "me", "cache": "only"})).await;
+    assert!(
+        crate::mcp::text(&r).contains("never cached"),
+        "{}",
+        crate::mcp::text(&r)
+    );
+    // A value that is not a mode is refused before anything is sent.
+    let r = crate::mcp::call(
+        &client,
+        "get_file_report",
+        json!({"file_hash": HASH, "cache": "sometimes"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(crate::mcp::text(&r).contains("invalid argument `cache`"));
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn not_found_is_kept_briefly_and_the_answer_stays_an_answer() {
+    let server = mock_vt().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/files/{HASH}")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"error": {"code": "NotFoundError", "message": "File not found"}}),
+        ))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    for round in 0..2 {
+        let r = crate::mcp::call(&client, "get_file_report", json!({"file_hash": HASH})).await;
+        let s = r.structured_content.clone().unwrap();
+        assert_eq!(s["found"], false, "round {round}: {s}");
+    }
+    assert_eq!(
+        requests_to(&server, &format!("/files/{HASH}")).await,
+        1,
+        "the second \"not found\" came from the cache"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_cache_file_is_bypassed_through_the_server() {
+    let server = mock_vt().await;
+    mount_file(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Not a database: the cache says why once and calls go upstream.
+    std::fs::write(dir.path().join("cache.sqlite3"), vec![0x42u8; 8192]).unwrap();
+    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    for _ in 0..2 {
+        let r = crate::mcp::call(&client, "get_file_report", json!({"file_hash": HASH})).await;
+        assert_ne!(r.is_error, Some(true), "{}", crate::mcp::text(&r));
+    }
+    assert_eq!(requests_to(&server, &format!("/files/{HASH}")).await, 2);
+}

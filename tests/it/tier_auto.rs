@@ -271,7 +271,18 @@ async fn a_premium_keys_tools_appear_after_list_changed_without_any_flag() {
         ),
         (20000, 60000, 600000)
     );
-    assert!(server.pacing_for_detected_key().unwrap().is_unlimited());
+    // The limiter now paces as the key allows: no per-minute spacing for premium, and the day
+    // and month allowances VirusTotal stated for the key.
+    let pacing = server.pacing_for_detected_key().unwrap();
+    assert_eq!(
+        (
+            pacing.requests_per_minute(),
+            pacing.requests_per_day(),
+            pacing.requests_per_month()
+        ),
+        (None, Some(20000), Some(600000))
+    );
+    assert_eq!(server.client().rate_limiter().limit(), pacing);
     // A session initialized now is told what was detected, and lists the larger set at once.
     let (late, late_recorder) = connect(&server).await;
     let told = late.peer_info().unwrap().instructions.clone().unwrap();
@@ -356,13 +367,16 @@ async fn a_public_keys_set_stays_and_no_change_is_announced() {
             .instructions()
             .contains("A public key allows 4 requests per minute")
     );
+    let pacing = server.pacing_for_detected_key().unwrap();
     assert_eq!(
-        server
-            .pacing_for_detected_key()
-            .unwrap()
-            .requests_per_minute(),
-        Some(4)
+        (
+            pacing.requests_per_minute(),
+            pacing.requests_per_day(),
+            pacing.requests_per_month()
+        ),
+        (Some(4), Some(500), Some(15500))
     );
+    assert_eq!(server.client().rate_limiter().limit(), pacing);
 }
 
 #[tokio::test]

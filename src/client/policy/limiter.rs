@@ -30,7 +30,7 @@ use tokio::time::Instant;
 /// client share one; [`Client::rate_limiter`](crate::Client::rate_limiter) returns it, so code
 /// that sends its own requests with the same key can take slots from it too.
 pub struct RateLimiter {
-    limit: RateLimit,
+    limit: std::sync::RwLock<RateLimit>,
     state: Mutex<LimiterState>,
     shared: Option<SharedQuota>,
 }
@@ -65,7 +65,7 @@ struct SharedQuota {
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
-            .field("limit", &self.limit)
+            .field("limit", &self.limit())
             .field(
                 "shared",
                 &self.shared.as_ref().map(|s| s.windows.describe()),
@@ -181,7 +181,7 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         let now = chrono::Utc::now();
         RateLimiter {
-            limit,
+            limit: std::sync::RwLock::new(limit),
             state: Mutex::new(LimiterState {
                 log: VecDeque::new(),
                 next_id: 0,
@@ -211,8 +211,14 @@ impl RateLimiter {
     }
 
     /// The limit it enforces.
-    pub fn limit(&self) -> &RateLimit {
-        &self.limit
+    pub fn limit(&self) -> RateLimit {
+        self.limit.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Enforces `limit` from now on (e.g. once the key's real allowances are known): windows
+    /// already counted stay counted.
+    pub fn set_limit(&self, limit: RateLimit) {
+        *self.limit.write().unwrap_or_else(|p| p.into_inner()) = limit;
     }
 
     /// Whether the windows are kept in a shared store (which may be failing: see
@@ -235,7 +241,7 @@ impl RateLimiter {
         operation: &str,
         client_reporter: Option<&WaitReporter>,
     ) -> Result<(), Error> {
-        if self.limit.is_unlimited() {
+        if self.limit().is_unlimited() {
             return Ok(());
         }
         if let Some(shared) = &self.shared
@@ -253,7 +259,7 @@ impl RateLimiter {
                 &WaitEvent::RateLimit {
                     operation: operation.to_string(),
                     wait,
-                    per_minute: self.limit.per_minute.unwrap_or(0),
+                    per_minute: self.limit().per_minute.unwrap_or(0),
                 },
             );
             tokio::time::sleep_until(reservation.at).await;
@@ -279,7 +285,7 @@ impl RateLimiter {
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let windows = shared.windows.clone();
-        let limit = self.limit.clone();
+        let limit = self.limit();
         let task_ns = ns.clone();
         tokio::task::spawn_blocking(move || {
             let answer = windows.reserve(&task_ns, &limit, SystemTime::now());
@@ -310,7 +316,7 @@ impl RateLimiter {
                     window,
                     limit,
                     wait,
-                    max_wait: self.limit.max_wait,
+                    max_wait: self.limit().max_wait,
                 }))
             }
             Ok(SharedReservation::Granted { slot, at, usage }) => {
@@ -329,7 +335,7 @@ impl RateLimiter {
                         &WaitEvent::RateLimit {
                             operation: operation.to_string(),
                             wait,
-                            per_minute: self.limit.per_minute.unwrap_or(0),
+                            per_minute: self.limit().per_minute.unwrap_or(0),
                         },
                     );
                     tokio::time::sleep(wait).await;
@@ -346,7 +352,7 @@ impl RateLimiter {
     /// ([`QuotaStatus::shared`] says which).
     pub fn status(&self) -> QuotaStatus {
         if let Some(usage) = self.shared.as_ref().and_then(SharedQuota::snapshot) {
-            return usage.status(&self.limit, SystemTime::now());
+            return usage.status(&self.limit(), SystemTime::now());
         }
         self.local_status()
     }
@@ -365,7 +371,7 @@ impl RateLimiter {
             match read.await {
                 Ok(usage) => {
                     shared.answered(usage.clone());
-                    return usage.status(&self.limit, SystemTime::now());
+                    return usage.status(&self.limit(), SystemTime::now());
                 }
                 Err(e) => shared.failed(&e),
             }
@@ -385,17 +391,20 @@ impl RateLimiter {
             .count() as u32;
         let next_slot_in = self.next_slot(&st, now).saturating_duration_since(now);
         QuotaStatus {
-            per_minute: self.limit.per_minute,
+            per_minute: self.limit().per_minute,
             used_last_minute,
             next_slot_in,
-            per_day: self.limit.per_day,
+            per_day: self.limit().per_day,
             used_today: st.used_today,
-            remaining_today: self.limit.per_day.map(|d| d.saturating_sub(st.used_today)),
+            remaining_today: self
+                .limit()
+                .per_day
+                .map(|d| d.saturating_sub(st.used_today)),
             day_resets_in: until_midnight_utc(chrono::Utc::now()),
-            per_month: self.limit.per_month,
+            per_month: self.limit().per_month,
             used_this_month: st.used_this_month,
             remaining_this_month: self
-                .limit
+                .limit()
                 .per_month
                 .map(|m| m.saturating_sub(st.used_this_month)),
             shared: false,
@@ -415,7 +424,7 @@ impl RateLimiter {
 
     /// The earliest time a new request may go out under the per-minute limit.
     fn next_slot(&self, st: &LimiterState, now: Instant) -> Instant {
-        let Some(n) = self.limit.per_minute else {
+        let Some(n) = self.limit().per_minute else {
             return now;
         };
         let n = n as usize;
@@ -436,7 +445,7 @@ impl RateLimiter {
         let mut st = self.lock();
         st.roll();
         st.prune(now);
-        if let Some(per_day) = self.limit.per_day
+        if let Some(per_day) = self.limit().per_day
             && st.used_today >= per_day
         {
             return Err(Error::QuotaWait {
@@ -444,10 +453,10 @@ impl RateLimiter {
                 window: QuotaWindow::Day,
                 limit: per_day,
                 wait: until_midnight_utc(wall),
-                max_wait: self.limit.max_wait,
+                max_wait: self.limit().max_wait,
             });
         }
-        if let Some(per_month) = self.limit.per_month
+        if let Some(per_month) = self.limit().per_month
             && st.used_this_month >= per_month
         {
             return Err(Error::QuotaWait {
@@ -455,23 +464,23 @@ impl RateLimiter {
                 window: QuotaWindow::Month,
                 limit: per_month,
                 wait: until_next_month_utc(wall),
-                max_wait: self.limit.max_wait,
+                max_wait: self.limit().max_wait,
             });
         }
         let at = self.next_slot(&st, now);
         let wait = at.saturating_duration_since(now);
-        if wait > self.limit.max_wait {
+        if wait > self.limit().max_wait {
             return Err(Error::QuotaWait {
                 operation: operation.to_string(),
                 window: QuotaWindow::Minute,
-                limit: self.limit.per_minute.unwrap_or(0),
+                limit: self.limit().per_minute.unwrap_or(0),
                 wait,
-                max_wait: self.limit.max_wait,
+                max_wait: self.limit().max_wait,
             });
         }
         let id = st.next_id;
         st.next_id += 1;
-        if self.limit.per_minute.is_some() {
+        if self.limit().per_minute.is_some() {
             st.log.push_back(Slot { id, at });
         }
         st.used_today += 1;
