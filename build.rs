@@ -4,7 +4,7 @@
 //!   prettyplease. Multipart operations are taken out first (progenitor cannot generate them)
 //!   and implemented by hand in `src/client/upload.rs`.
 //! * `operations.rs`: the operation table (metadata + flat input schema per operation) and the
-//!   `vt_dispatch!` invocation that `src/ops.rs` expands into one dispatch function per operation.
+//!   `vt_dispatch!` invocation that `src/operations.rs` and `src/ops/mod.rs` expand into one dispatch function per operation.
 //!
 //! Helpers live in `build/`: `model.rs` reads the operations out of the spec (the xtask and the
 //! tests include the same file), `spec.rs` turns them into the generated files.

@@ -147,7 +147,7 @@ impl Body {
 /// other media type makes it return a raw `ByteStream`; an empty map makes it return `()`.
 /// OpenAPI's `content` defaults to an empty map, so progenitor sees no difference between a
 /// response without `content` and one with `content: {}`: both are [`Response::Empty`]. The
-/// dispatcher (`vt_dispatch!` in src/ops.rs) must agree, since it calls `into_inner()` on the
+/// dispatcher (`vt_dispatch!`, expanded in src/ops/mod.rs) must agree, since it calls `into_inner()` on the
 /// method's answer and wraps it as `Output::Json`, `Output::Bytes` or `Output::Empty`: calling
 /// a `content: {}` operation `Bytes` would hand `()` to `Output::Bytes`, which does not compile.
 #[derive(Debug, Clone, PartialEq, Eq)]

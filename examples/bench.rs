@@ -343,10 +343,18 @@ impl Target {
             .env("RUST_LOG", "error")
             // No client-side pacing: the mock's answers, not the public key's 4/minute preset,
             // set the pace (`--server-env` may override it).
-            .env("VTMCP_REQUESTS_PER_MINUTE", "0");
-        if !sel.tiers.is_empty() {
-            cmd.env("VT_TIER", sel.tiers);
-        }
+            .env("VTMCP_REQUESTS_PER_MINUTE", "0")
+            // Every lookup goes upstream (the figures count requests), and no tier detection
+            // request is added to them: the tier is given.
+            .env("VTMCP_CACHE", "off");
+        cmd.env(
+            "VT_TIER",
+            if sel.tiers.is_empty() {
+                "public"
+            } else {
+                sel.tiers
+            },
+        );
         if sel.submit {
             cmd.env("VTMCP_ALLOW_SUBMIT", "true");
         }

@@ -169,6 +169,7 @@ mod generated {
 
 pub mod answers;
 pub mod download;
+mod errors;
 pub mod feeds;
 pub mod ids;
 pub mod network;

@@ -6,8 +6,7 @@
 //! reports ([`summary`]) are here too.
 
 use super::{Error, ErrorCode};
-use crate::client::QuotaWindow;
-use crate::client::policy::human;
+use super::{QuotaWindow, human};
 use std::time::Duration;
 
 /// Who reads an error message: the next step names the settings that reader has.

@@ -13,8 +13,6 @@ pub use advice::{Failure, Reader};
 pub use secrets::{SecretForms, install_panic_hook, scrub_json};
 pub(crate) use secrets::{redact, register_secret};
 
-use crate::client::QuotaWindow;
-use crate::client::policy::human;
 use serde_json::{Map, Value};
 use std::{fmt, time::Duration};
 
@@ -243,71 +241,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// Converts an error of a generated method, naming the operation.
-    pub fn from_progenitor(
-        operation: &str,
-        e: progenitor_client::Error<crate::types::ErrorResponse>,
-    ) -> Error {
-        use progenitor_client::Error as P;
-        let e = match e {
-            P::ErrorResponse(rv) => {
-                let status = rv.status().as_u16();
-                let retry_after = rv
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                let body = rv.into_inner();
-                Error::from_error_body(
-                    operation,
-                    status,
-                    retry_after,
-                    &body.error.code,
-                    body.error.message.unwrap_or_default(),
-                    &body.error.extra,
-                )
-            }
-            P::InvalidRequest(msg) => Error::InvalidInput {
-                argument: argument_in(&msg).unwrap_or_else(|| "arguments".into()),
-                problem: msg,
-            },
-            P::CommunicationError(e) | P::ResponseBodyError(e) | P::InvalidUpgrade(e) => {
-                Error::from_reqwest(operation, e)
-            }
-            P::InvalidResponsePayload(bytes, e) => Error::Decode {
-                operation: operation.to_string(),
-                detail: format!(
-                    "{e} (body starts: {})",
-                    truncate(&String::from_utf8_lossy(&bytes), 200)
-                ),
-            },
-            P::UnexpectedResponse(r) if r.status().is_redirection() => {
-                // Only downloads follow redirects (see `client::send_following`); a JSON
-                // operation pointed elsewhere stops here, naming only where it pointed.
-                let to = r
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| r.url().join(l).ok())
-                    .map(|u| format!(" to {}", u.origin().ascii_serialization()))
-                    .unwrap_or_default();
-                Error::Http {
-                    status: r.status().as_u16(),
-                    body: format!(
-                        "a redirect{to} that was not followed: only downloads follow redirects, \
-                         and {operation} is not one (check VT_BASE_URL and any proxy in between)"
-                    ),
-                }
-            }
-            P::UnexpectedResponse(r) => Error::Http {
-                status: r.status().as_u16(),
-                body: "unexpected response".into(),
-            },
-            P::Custom(msg) => Error::Config(msg),
-        };
-        e.scrubbed()
-    }
-
     /// Builds the error for a VirusTotal-shaped error body (`{"error":{"code","message"}}`),
     /// including the two codes the client itself writes (a non-JSON body, the local quota).
     pub(crate) fn from_error_body(
@@ -368,41 +301,6 @@ impl Error {
             "wait_ms": wait.as_millis() as u64,
             "max_wait_ms": max_wait.as_millis() as u64,
         }}))
-    }
-
-    /// Converts a transport error, dropping the URL (it may hold the indicator being looked up).
-    pub fn from_reqwest(operation: &str, e: reqwest::Error) -> Error {
-        if e.is_timeout() {
-            return Error::Timeout {
-                operation: operation.to_string(),
-            };
-        }
-        if let Some(status) = e.status() {
-            return Error::Http {
-                status: status.as_u16(),
-                body: String::new(),
-            };
-        }
-        let e = e.without_url();
-        let mut message = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            src = s.source();
-        }
-        if crate::client::network::is_certificate_problem(&e) {
-            message.push_str(
-                " (the server's TLS certificate is not trusted; if a proxy or security product \
-                 on this network inspects TLS, trust its CA certificate with VTMCP_CA_FILE or \
-                 --ca-file, or ClientBuilder::ca_certificates)",
-            );
-        }
-        Error::Transport {
-            operation: operation.to_string(),
-            message,
-        }
-        .scrubbed()
     }
 
     /// Removes every registered API key from the texts the error holds.
@@ -534,7 +432,7 @@ pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
 
-fn argument_in(msg: &str) -> Option<String> {
+pub(crate) fn argument_in(msg: &str) -> Option<String> {
     // progenitor: "conversion to `X` for <name> failed: …"
     let rest = msg.split(" for ").nth(1)?;
     Some(rest.split(' ').next()?.trim_end_matches(':').to_string())
@@ -549,6 +447,60 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// The quota window a limit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuotaWindow {
+    /// A per-minute limit (a sliding window of 60 s).
+    Minute,
+    /// A daily budget (a UTC day: VirusTotal resets daily quotas at 00:00 UTC).
+    Day,
+    /// A monthly allowance (a calendar month in UTC, starting on the 1st at 00:00 UTC).
+    Month,
+}
+
+impl QuotaWindow {
+    /// `"minute"`, `"day"` or `"month"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaWindow::Minute => "minute",
+            QuotaWindow::Day => "day",
+            QuotaWindow::Month => "month",
+        }
+    }
+
+    /// The window named `name` (`"minute"`, `"day"`, `"month"`), as [`as_str`](Self::as_str)
+    /// writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "minute" => Some(QuotaWindow::Minute),
+            "day" => Some(QuotaWindow::Day),
+            "month" => Some(QuotaWindow::Month),
+            _ => None,
+        }
+    }
+}
+
+/// A duration for people: `45 s`, `3 min 5 s`, `2 h 10 min`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s == 0 {
+        return format!("{} ms", d.as_millis());
+    }
+    if s < 60 {
+        return format!("{s} s");
+    }
+    if s < 3600 {
+        let (m, r) = (s / 60, s % 60);
+        return if r == 0 {
+            format!("{m} min")
+        } else {
+            format!("{m} min {r} s")
+        };
+    }
+    let (h, m) = (s / 3600, (s % 3600) / 60);
+    format!("{h} h {m} min")
 }
 
 #[cfg(test)]

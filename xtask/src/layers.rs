@@ -1,10 +1,12 @@
 //! `cargo xtask layers`: the crate's modules form layers, and no module may refer to one above
 //! it (`crate::<module>` anywhere in its code). Lowest first:
 //!
-//! 1. `access` (tiers, permissions), `files`, `upload_dirs`: small helpers;
-//! 2. `client` with its error type (`error`, `types`), the operation table it reads
-//!    (`operations`, plain data) and its answer cache and shared quota store (`cache`): the
-//!    typed client, usable without the dispatcher or MCP;
+//! 1. `access` (tiers, permissions), `files`, `upload_dirs`, and `error` (the error type, the
+//!    secret scrubber, the advice table; the client's conversions into it live in the client):
+//!    errors and small helpers;
+//! 2. `client` with its generated `types`, the operation table it reads (`operations`, plain
+//!    data) and its answer cache and shared quota store (`cache`): the typed client, usable
+//!    without the dispatcher or MCP. These four are one unit and refer to each other;
 //! 3. `ops`: the dispatcher, and paging, downloads and uploads by operation name;
 //! 4. `reports`: report logic;
 //! 5. `config`: plain data built from flags;
@@ -20,8 +22,8 @@ use std::path::Path;
 
 /// The layers, lowest first.
 pub const LAYERS: &[&[&str]] = &[
-    &["access", "files", "upload_dirs"],
-    &["error", "client", "types", "operations", "cache"],
+    &["access", "files", "upload_dirs", "error"],
+    &["client", "types", "operations", "cache"],
     &["ops"],
     &["reports"],
     &["config"],

@@ -36,38 +36,7 @@ use std::{fmt, time::Duration};
 /// The length of the sliding window of a per-minute limit.
 pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 
-/// The quota window a limit belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum QuotaWindow {
-    /// A per-minute limit (a sliding window of 60 s).
-    Minute,
-    /// A daily budget (a UTC day: VirusTotal resets daily quotas at 00:00 UTC).
-    Day,
-    /// A monthly allowance (a calendar month in UTC, starting on the 1st at 00:00 UTC).
-    Month,
-}
-
-impl QuotaWindow {
-    /// `"minute"`, `"day"` or `"month"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuotaWindow::Minute => "minute",
-            QuotaWindow::Day => "day",
-            QuotaWindow::Month => "month",
-        }
-    }
-
-    /// The window named `name` (`"minute"`, `"day"`, `"month"`), as [`as_str`](Self::as_str)
-    /// writes it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "minute" => Some(QuotaWindow::Minute),
-            "day" => Some(QuotaWindow::Day),
-            "month" => Some(QuotaWindow::Month),
-            _ => None,
-        }
-    }
-}
+pub use crate::error::QuotaWindow;
 
 impl fmt::Display for QuotaWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -171,26 +171,7 @@ pub(crate) fn report(client_reporter: Option<&WaitReporter>, event: &WaitEvent) 
         r(event);
     }
 }
-/// A duration for people: `45 s`, `3 min 5 s`, `2 h 10 min`.
-pub(crate) fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if s == 0 {
-        return format!("{} ms", d.as_millis());
-    }
-    if s < 60 {
-        return format!("{s} s");
-    }
-    if s < 3600 {
-        let (m, r) = (s / 60, s % 60);
-        return if r == 0 {
-            format!("{m} min")
-        } else {
-            format!("{m} min {r} s")
-        };
-    }
-    let (h, m) = (s / 3600, (s % 3600) / 60);
-    format!("{h} h {m} min")
-}
+pub(crate) use crate::error::human;
 #[cfg(test)]
 mod tests {
     use super::*;
