@@ -213,6 +213,29 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
     Ok(Output::Raw(crate::client::RawJson::cached(lookup.body)))
 }
 
+/// Whether a fresh answer to this call is in the client's cache, so that making it would send
+/// nothing (under the current call's [`CacheMode`]: never with `refresh`). Sends nothing; a
+/// call whose arguments do not check is not cached. For planning: `triage_iocs` states what it
+/// will spend before it spends it.
+pub async fn is_cached(client: &Client, id: &str, args: Map<String, Value>) -> bool {
+    let cacheable = OperationMeta::find(id).is_some_and(|op| op.cache.is_some());
+    let (Some(key), true, true) = (
+        client.api_key(),
+        cacheable && client.cache().is_enabled(),
+        crate::cache::scope::mode() != CacheMode::Refresh,
+    ) else {
+        return false;
+    };
+    let Ok(args) = checked_args(id, args) else {
+        return false;
+    };
+    client
+        .cache()
+        .get(key, &cache_request(id, &args))
+        .await
+        .is_some()
+}
+
 /// The cache key of a call: the operation and its arguments, members sorted (one call, one
 /// key, whatever order the arguments came in). The namespace of the API key is added by the
 /// cache.

@@ -129,6 +129,13 @@ fn rows_from_text(text: &str) -> (Vec<Row>, String) {
     (rows, summary)
 }
 
+/// The arguments of the lookup of one indicator.
+fn lookup_args(k: &objects::Kind, vt_id: &str) -> Map<String, Value> {
+    let mut a = Map::new();
+    a.insert(k.id_arg.into(), json!(vt_id));
+    a
+}
+
 async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
     let (mut rows, summary, heading) = match (args.iocs, args.text) {
         (Some(iocs), None) => {
@@ -169,15 +176,31 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
         }
     };
     let lookups = rows.iter().filter(|r| r.status == "pending").count();
-    let quota = ctx.client.quota_status();
-    let mut plan = format!("{summary}, {lookups} lookup(s) = {lookups} VirusTotal request(s)");
+    // What the cache answers costs nothing: count it before spending anything.
+    let mut cached = std::collections::HashSet::new();
+    for row in rows.iter().filter(|r| r.status == "pending") {
+        let k = kind(row.kind);
+        if crate::ops::is_cached(&ctx.client, k.get_op, lookup_args(&k, &row.vt_id)).await {
+            cached.insert((row.kind, row.vt_id.clone()));
+        }
+    }
+    let fetch = lookups - cached.len();
+    let quota = ctx.client.rate_limiter().current_status().await;
+    let mut plan = if cached.is_empty() {
+        format!("{summary}, {lookups} lookup(s) = {lookups} VirusTotal request(s)")
+    } else {
+        format!(
+            "{summary}, {lookups} lookup(s): {} answered from vtmcp's cache, {fetch} VirusTotal request(s)",
+            cached.len()
+        )
+    };
     if let Some(left) = quota.remaining_today {
         plan.push_str(&format!("; {left} left today by vtmcp's count"));
-        if !quota.can_spend_today(lookups as u32) {
+        if !quota.can_spend_today(fetch as u32) {
             plan.push_str(", not enough: the rest will be marked not checked");
         }
     }
-    if let Some(wait) = quota.estimate(lookups as u32).filter(|w| !w.is_zero()) {
+    if let Some(wait) = quota.estimate(fetch as u32).filter(|w| !w.is_zero()) {
         plan.push_str(&format!(
             "; about {} s of waiting for the per-minute quota",
             wait.as_secs()
@@ -197,10 +220,10 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
             continue;
         }
         let k = kind(row.kind);
-        let mut a = Map::new();
-        a.insert(k.id_arg.into(), json!(row.vt_id));
-        requests += 1;
-        match call_json(&ctx.client, k.get_op, a).await {
+        if !cached.contains(&(row.kind, row.vt_id.clone())) {
+            requests += 1;
+        }
+        match call_json(&ctx.client, k.get_op, lookup_args(&k, &row.vt_id)).await {
             Ok(Output::Json(v)) => {
                 let attrs = &v["data"]["attributes"];
                 let stats = attrs.get("last_analysis_stats");

@@ -1105,3 +1105,39 @@ async fn an_unusable_cache_file_is_bypassed_through_the_server() {
     }
     assert_eq!(requests_to(&server, &format!("/files/{HASH}")).await, 2);
 }
+
+#[tokio::test]
+async fn triage_states_what_the_cache_answers_and_spends_only_the_rest() {
+    let server = mock_vt().await;
+    mount_file(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/domains/example.org"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+            "type": "domain", "id": "example.org",
+            "attributes": {"last_analysis_stats": {"malicious": 0, "undetected": 70}}}})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    // The file is looked at once first, as triage looks it up.
+    crate::mcp::call(&client, "triage_iocs", json!({"iocs": [HASH]})).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let r = crate::mcp::call(
+        &client,
+        "triage_iocs",
+        json!({"iocs": [HASH, "example.org"], "format": "json"}),
+    )
+    .await;
+    let s = r.structured_content.clone().unwrap();
+    let plan = s["plan"].as_str().unwrap();
+    assert!(
+        plan.contains("2 lookup(s): 1 answered from vtmcp's cache, 1 VirusTotal request(s)"),
+        "{plan}"
+    );
+    assert_eq!(s["requests"], 1, "{s}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert_eq!(
+        s["rows"][0]["malicious"], 60,
+        "the cached row has its verdict: {s}"
+    );
+}
