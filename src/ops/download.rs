@@ -7,7 +7,7 @@ use crate::client::Downloaded;
 use crate::client::download::write_stream;
 use crate::operations::{OperationMeta, ResponseKind};
 use crate::{Client, Error};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::path::Path;
 
 /// What to download.
@@ -84,16 +84,7 @@ pub async fn download_to(
             ),
         });
     }
-    let args = match args {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        other => {
-            return Err(Error::InvalidInput {
-                argument: "arguments".into(),
-                problem: format!("expected a JSON object of arguments, got {other}"),
-            });
-        }
-    };
+    let args = super::arguments_object(args)?;
     match call_json(client, op.id, args).await? {
         Output::Bytes(stream) => {
             write_stream(op.id, Box::pin(stream.into_inner()), path, None).await

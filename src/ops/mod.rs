@@ -285,6 +285,18 @@ pub async fn call_json_typed(
     call_typed(client, id, &checked_args(id, args)?).await
 }
 
+/// JSON arguments as an object (`null`: none); anything else is refused.
+pub(crate) fn arguments_object(args: Value) -> Result<Map<String, Value>, Error> {
+    match args {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        other => Err(Error::InvalidInput {
+            argument: "arguments".into(),
+            problem: format!("expected a JSON object of arguments, got {other}"),
+        }),
+    }
+}
+
 fn checked_args(id: &str, args: Map<String, Value>) -> Result<Args, Error> {
     let op = OperationMeta::find(id).ok_or_else(|| Error::InvalidInput {
         argument: "operation".into(),

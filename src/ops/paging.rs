@@ -49,16 +49,7 @@ pub fn paginate_json(
             problem: format!("{operation} does not page (it takes no `cursor`)"),
         });
     }
-    let mut args: Map<String, Value> = match args {
-        Value::Object(m) => m,
-        Value::Null => Map::new(),
-        other => {
-            return Err(Error::InvalidInput {
-                argument: "arguments".into(),
-                problem: format!("expected a JSON object of arguments, got {other}"),
-            });
-        }
-    };
+    let mut args: Map<String, Value> = super::arguments_object(args)?;
     let mut options = options;
     if let Some(c) = args.remove("cursor")
         && !options.has_start()
