@@ -312,15 +312,21 @@ pub async fn report(
         }
     };
     let data = &v["data"];
-    if let Some(id) = data.get("id").and_then(Value::as_str) {
-        r.id = clean(id);
-    }
     let empty = Map::new();
     let a = data
         .get("attributes")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
+    if let Some(id) = data.get("id").and_then(Value::as_str) {
+        r.id = clean(id);
+    }
     r.identity = identity(kind, &r.id, a);
+    if kind.name == "url" {
+        // A URL report is headed by the URL (VirusTotal's id for it, a SHA-256, is no use to a
+        // reader); the id stays in the identity lines.
+        Report::text(&mut r.identity, "url_id", Some(&json!(r.id)));
+        r.id = clean(a.get("url").and_then(Value::as_str).unwrap_or(shown_id));
+    }
     r.fill_common(a);
     r.fill_relationships(data, &rels);
     if depth == Depth::Full && !rels.is_empty() {

@@ -46,6 +46,13 @@ pub fn markdown(r: &Report) -> String {
         }
         return s;
     }
+    if r.verdict.is_none() {
+        // Known but never analysed: say so rather than let "found" read like a verdict.
+        let _ = writeln!(
+            s,
+            "**No analysis yet:** VirusTotal knows this {kind} but has no engine results for it, so there is no verdict (which does not make it safe)."
+        );
+    }
     if let Some(v) = &r.verdict {
         let mut line = format!("**Verdict: {}/{} malicious", v.malicious, v.total);
         if v.suspicious > 0 {
@@ -173,4 +180,18 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(s, "{n}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_without_an_analysis_says_so_instead_of_a_verdict() {
+        let mut r = Report::new("domain", "new.example", "summary");
+        r.found = true;
+        let md = markdown(&r);
+        assert!(md.contains("**No analysis yet:**"), "{md}");
+        assert!(!md.contains("Verdict"), "{md}");
+    }
 }
