@@ -294,7 +294,10 @@ impl Report {
                 ids: items
                     .iter()
                     .filter_map(|i| i.get("id").and_then(Value::as_str))
-                    .map(clean)
+                    .map(|id| match name.as_str() {
+                        "resolutions" => clean(&resolution_label(self.kind, &self.id, id)),
+                        _ => clean(id),
+                    })
                     .take(5)
                     .collect(),
                 objects: vec![],
@@ -302,6 +305,24 @@ impl Report {
             });
         }
     }
+}
+
+/// A resolution's id is the IP address and the host name run together
+/// (`140.82.114.3github.com`): shown as `github.com → 140.82.114.3` when the report's own domain
+/// or address marks where one ends (the id as it is otherwise).
+pub fn resolution_label(kind: &str, own_id: &str, id: &str) -> String {
+    let split = match kind {
+        "domain" => id
+            .strip_suffix(own_id)
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .map(|ip| format!("{own_id} → {ip}")),
+        "ip_address" => id
+            .strip_prefix(own_id)
+            .filter(|host| !host.is_empty())
+            .map(|host| format!("{host} → {own_id}")),
+        _ => None,
+    };
+    split.unwrap_or_else(|| id.to_string())
 }
 
 /// The members of a JSON object sorted by key. Answers are parsed with serde_json, which keeps
@@ -369,6 +390,26 @@ pub fn utc(ts: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolution_ids_read_as_host_and_address() {
+        let label = |k, own, id| resolution_label(k, own, id);
+        assert_eq!(
+            label("domain", "github.com", "140.82.114.3github.com"),
+            "github.com → 140.82.114.3"
+        );
+        assert_eq!(
+            label("ip_address", "140.82.114.3", "140.82.114.3github.com"),
+            "github.com → 140.82.114.3"
+        );
+        assert_eq!(
+            label("domain", "b.com", "2001:db8::1b.com"),
+            "b.com → 2001:db8::1"
+        );
+        // Not of that shape: as it is.
+        assert_eq!(label("domain", "github.com", "odd-id"), "odd-id");
+        assert_eq!(label("file", "x", "1.2.3.4x"), "1.2.3.4x");
+    }
 
     #[test]
     fn utc_dates() {

@@ -251,9 +251,17 @@ pub fn object_label(o: &Value) -> Option<String> {
             parts.join(" ")
         }
         "resolution" => {
+            // Passive DNS: the date is the fact that matters.
             let h = a.get("host_name").and_then(Value::as_str).unwrap_or("");
             let i = a.get("ip_address").and_then(Value::as_str).unwrap_or("");
-            format!("{h} → {i}")
+            match a
+                .get("date")
+                .and_then(Value::as_i64)
+                .and_then(super::model::utc)
+            {
+                Some(d) => format!("{h} → {i} (resolved {d})"),
+                None => format!("{h} → {i}"),
+            }
         }
         "comment" => a.get("text").and_then(Value::as_str)?.to_string(),
         "collection" => a.get("name").and_then(Value::as_str)?.to_string(),
@@ -372,4 +380,19 @@ pub async fn report(
         }
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resolution_is_labelled_with_its_date() {
+        let o = json!({"type": "resolution", "id": "140.82.114.3github.com", "attributes": {
+            "host_name": "github.com", "ip_address": "140.82.114.3", "date": 1764150000}});
+        assert_eq!(
+            object_label(&o).unwrap(),
+            "github.com → 140.82.114.3 (resolved 2025-11-26 09:40 UTC)"
+        );
+    }
 }
