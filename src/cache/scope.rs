@@ -46,13 +46,6 @@ pub struct Usage {
     pub fetched: u32,
 }
 
-impl Usage {
-    /// Whether any cacheable operation ran.
-    pub fn is_empty(&self) -> bool {
-        self.hits == 0 && self.fetched == 0
-    }
-}
-
 struct Scope {
     mode: CacheMode,
     usage: Mutex<Usage>,

@@ -142,11 +142,11 @@ macro_rules! dispatchers {
 /// where is recorded for the caller.
 pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, Error> {
     let mode = crate::cache::scope::mode();
-    let class = OperationMeta::find(id).and_then(|op| op.cache);
     let cache = client.cache();
-    let (Some(class), Some(key), true) = (class, client.api_key(), cache.is_enabled()) else {
+    let Some((class, key)) = cache_slot(client, id) else {
         if mode == CacheMode::Only {
-            let why = if class.is_none() {
+            let cacheable = OperationMeta::find(id).is_some_and(|op| op.cache.is_some());
+            let why = if !cacheable {
                 "its answers are never cached (x-vt-cache in the spec)"
             } else {
                 "the cache is off (--cache)"
@@ -218,14 +218,12 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
 /// call whose arguments do not check is not cached. For planning: `triage_iocs` states what it
 /// will spend before it spends it.
 pub async fn is_cached(client: &Client, id: &str, args: Map<String, Value>) -> bool {
-    let cacheable = OperationMeta::find(id).is_some_and(|op| op.cache.is_some());
-    let (Some(key), true, true) = (
-        client.api_key(),
-        cacheable && client.cache().is_enabled(),
-        crate::cache::scope::mode() != CacheMode::Refresh,
-    ) else {
+    let Some((_, key)) = cache_slot(client, id) else {
         return false;
     };
+    if crate::cache::scope::mode() == CacheMode::Refresh {
+        return false;
+    }
     let Ok(args) = checked_args(id, args) else {
         return false;
     };
@@ -234,6 +232,17 @@ pub async fn is_cached(client: &Client, id: &str, args: Map<String, Value>) -> b
         .get(key, &cache_request(id, &args))
         .await
         .is_some()
+}
+
+/// Where answers of `id` are cached: its class and the key they are filed under, when the
+/// operation is cacheable, the client has a key and its cache is on.
+fn cache_slot<'a>(
+    client: &'a Client,
+    id: &str,
+) -> Option<(crate::cache::TtlClass, &'a crate::ApiKey)> {
+    let class = OperationMeta::find(id)?.cache?;
+    let key = client.api_key()?;
+    client.cache().is_enabled().then_some((class, key))
 }
 
 /// The cache key of a call: the operation and its arguments, members sorted (one call, one

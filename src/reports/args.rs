@@ -11,6 +11,7 @@
 //!   of each object kind) and are filled in by [`Arguments::complete`].
 
 use super::objects::{self, Kind};
+use crate::client::ids;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -142,8 +143,13 @@ pub trait Object: DeserializeOwned + JsonSchema + Send + 'static {
     const KIND: &'static Kind;
     /// The argument's name.
     const ARG: &'static str;
+    /// A valid value: the schema's `example`, quoted in error messages.
+    const EXAMPLE: &'static str;
     /// The value given.
     fn raw(&self) -> &str;
+    /// Checks and normalises a value: (id for the VirusTotal path, id to show), or what is
+    /// wrong with it.
+    fn check(raw: &str) -> Result<(String, String), String>;
 }
 
 /// A file, by hash.
@@ -152,7 +158,7 @@ pub struct FileArg {
     /// MD5, SHA-1 or SHA-256.
     #[schemars(
         regex(pattern = r"^\s*([0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64})\s*$"),
-        extend("example" = "44d88612fea8a8f36de82e1278abb02f")
+        extend("example" = <FileArg as Object>::EXAMPLE)
     )]
     pub file_hash: String,
 }
@@ -161,7 +167,7 @@ pub struct FileArg {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct UrlArg {
     /// The URL (http or https).
-    #[schemars(length(min = 1, max = 8192), extend("example" = "https://example.com/login"))]
+    #[schemars(length(min = 1, max = 8192), extend("example" = <UrlArg as Object>::EXAMPLE))]
     pub url: String,
 }
 
@@ -169,7 +175,7 @@ pub struct UrlArg {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DomainArg {
     /// Domain name (IDN accepted).
-    #[schemars(length(min = 1, max = 253), extend("example" = "example.com"))]
+    #[schemars(length(min = 1, max = 253), extend("example" = <DomainArg as Object>::EXAMPLE))]
     pub domain: String,
 }
 
@@ -177,39 +183,64 @@ pub struct DomainArg {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct IpArg {
     /// IPv4 or IPv6 address.
-    #[schemars(length(min = 2, max = 45), extend("example" = "8.8.8.8"))]
+    #[schemars(length(min = 2, max = 45), extend("example" = <IpArg as Object>::EXAMPLE))]
     pub ip: String,
 }
 
 impl Object for FileArg {
     const KIND: &'static Kind = &objects::FILE;
+    const EXAMPLE: &'static str = "44d88612fea8a8f36de82e1278abb02f";
     const ARG: &'static str = "file_hash";
     fn raw(&self) -> &str {
         &self.file_hash
+    }
+    fn check(raw: &str) -> Result<(String, String), String> {
+        match ids::hash_kind(raw) {
+            Some(_) => Ok((raw.to_ascii_lowercase(), raw.to_ascii_lowercase())),
+            None => Err("must be an MD5 (32), SHA-1 (40) or SHA-256 (64) hex digest".into()),
+        }
     }
 }
 
 impl Object for UrlArg {
     const KIND: &'static Kind = &objects::URL;
+    const EXAMPLE: &'static str = "https://example.com/login";
     const ARG: &'static str = "url";
     fn raw(&self) -> &str {
         &self.url
+    }
+    fn check(raw: &str) -> Result<(String, String), String> {
+        ids::check_url(raw).map(|_| (ids::url_id(raw), raw.to_string()))
     }
 }
 
 impl Object for DomainArg {
     const KIND: &'static Kind = &objects::DOMAIN;
+    const EXAMPLE: &'static str = "example.com";
     const ARG: &'static str = "domain";
     fn raw(&self) -> &str {
         &self.domain
+    }
+    fn check(raw: &str) -> Result<(String, String), String> {
+        match ids::normalize_domain(raw) {
+            Some(d) => Ok((d.clone(), d)),
+            None => Err("must be a domain name such as example.com (no scheme, path or IP)".into()),
+        }
     }
 }
 
 impl Object for IpArg {
     const KIND: &'static Kind = &objects::IP;
+    const EXAMPLE: &'static str = "8.8.8.8";
     const ARG: &'static str = "ip";
     fn raw(&self) -> &str {
         &self.ip
+    }
+    fn check(raw: &str) -> Result<(String, String), String> {
+        match ids::parse_ip(raw) {
+            Some(ip) => Ok((ip.to_string(), ip.to_string())),
+            None => Err("must be an IPv4 or IPv6 address".into()),
+        }
     }
 }
 

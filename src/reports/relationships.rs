@@ -5,51 +5,22 @@ use super::args::{Depth, Format, Object, RelationshipArgs, ReportArgs};
 use super::model::{Report, clean, q};
 use super::objects::{self, Kind};
 use super::{Answer, Ctx, Failure, Outcome, Run};
-use crate::client::ids;
 use crate::ops::Output;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 
-/// Checks and normalises an object argument: (id for the VT path, id to show). `example` is
-/// quoted in the message.
-pub(super) fn object_id(
-    tool: &str,
-    kind: &Kind,
-    arg: &str,
-    raw: &str,
-) -> Result<(String, String), Failure> {
-    let raw = raw.trim();
-    let example = match kind.name {
-        "file" => "44d88612fea8a8f36de82e1278abb02f",
-        "url" => "https://example.com/login",
-        "domain" => "example.com",
-        _ => "8.8.8.8",
-    };
-    let bad = |why: &str| {
-        Err(Failure::Message(format!(
-            "{tool}: invalid argument `{arg}`: {why} (example: {example:?}). Nothing was sent to VirusTotal."
-        )))
-    };
-    match kind.name {
-        "file" => match ids::hash_kind(raw) {
-            Some(_) => Ok((raw.to_ascii_lowercase(), raw.to_ascii_lowercase())),
-            None => bad("must be an MD5 (32), SHA-1 (40) or SHA-256 (64) hex digest"),
-        },
-        "url" => match ids::check_url(raw) {
-            Ok(_) => Ok((ids::url_id(raw), raw.to_string())),
-            Err(e) => bad(&e),
-        },
-        "domain" => match ids::normalize_domain(raw) {
-            Some(d) => Ok((d.clone(), d)),
-            None => bad("must be a domain name such as example.com (no scheme, path or IP)"),
-        },
-        _ => match ids::parse_ip(raw) {
-            Some(ip) => Ok((ip.to_string(), ip.to_string())),
-            None => bad("must be an IPv4 or IPv6 address"),
-        },
-    }
+/// Checks and normalises an object argument of kind `O`: (id for the VT path, id to show),
+/// or a message naming the argument and quoting a valid example.
+pub(super) fn object_id<O: Object>(tool: &str, raw: &str) -> Result<(String, String), Failure> {
+    O::check(raw.trim()).map_err(|why| {
+        Failure::Message(format!(
+            "{tool}: invalid argument `{}`: {why} (example: {:?}). Nothing was sent to VirusTotal.",
+            O::ARG,
+            O::EXAMPLE
+        ))
+    })
 }
 
 /// `get_{file,url,domain,ip}_report`, for the object kind `O`.
@@ -58,7 +29,7 @@ pub struct ObjectReport<O>(PhantomData<O>);
 impl<O: Object> Run for ObjectReport<O> {
     type Args = ReportArgs<O>;
     fn run(ctx: &Ctx, args: ReportArgs<O>) -> BoxFuture<'_, Outcome> {
-        Box::pin(object_report(ctx, O::KIND, O::ARG, args))
+        Box::pin(object_report(ctx, O::KIND, args))
     }
     fn output_schema() -> Option<Map<String, Value>> {
         super::report_output_schema()
@@ -71,18 +42,13 @@ pub struct RelationshipPage<O>(PhantomData<O>);
 impl<O: Object> Run for RelationshipPage<O> {
     type Args = RelationshipArgs<O>;
     fn run(ctx: &Ctx, args: RelationshipArgs<O>) -> BoxFuture<'_, Outcome> {
-        Box::pin(relationship_page(ctx, O::KIND, O::ARG, args))
+        Box::pin(relationship_page(ctx, O::KIND, args))
     }
 }
 
 /// `get_{file,url,domain,ip}_report`.
-async fn object_report<O: Object>(
-    ctx: &Ctx,
-    kind: &Kind,
-    arg: &str,
-    args: ReportArgs<O>,
-) -> Outcome {
-    let (vt_id, shown) = object_id(ctx.tool, kind, arg, args.object.raw())?;
+async fn object_report<O: Object>(ctx: &Ctx, kind: &Kind, args: ReportArgs<O>) -> Outcome {
+    let (vt_id, shown) = object_id::<O>(ctx.tool, args.object.raw())?;
     let depth = args.depth.unwrap_or(if ctx.premium {
         Depth::Full
     } else {
@@ -134,11 +100,10 @@ async fn object_report<O: Object>(
 async fn relationship_page<O: Object>(
     ctx: &Ctx,
     kind: &Kind,
-    arg: &str,
     args: RelationshipArgs<O>,
 ) -> Outcome {
     let tool = ctx.tool;
-    let (vt_id, shown) = object_id(tool, kind, arg, args.object.raw())?;
+    let (vt_id, shown) = object_id::<O>(tool, args.object.raw())?;
     let relationship = args.relationship;
     let mut call = Map::new();
     call.insert(kind.id_arg.into(), json!(vt_id));

@@ -2,7 +2,7 @@
 //! progress notifications and a timeout, then return the report. A file VirusTotal already
 //! knows is not uploaded again.
 
-use super::args::{Format, ScanFileArgs, ScanUrlArgs};
+use super::args::{Format, ScanFileArgs, ScanUrlArgs, UrlArg};
 use super::model::clean;
 use super::relationships::object_id;
 use super::{Answer, Ctx, Depth, Failure, Outcome, Run, objects};
@@ -119,7 +119,7 @@ impl Run for ScanFile {
 }
 
 async fn scan_url(ctx: &Ctx, args: ScanUrlArgs) -> Outcome {
-    let (vt_id, shown) = object_id(ctx.tool, &objects::URL, "url", &args.url)?;
+    let (vt_id, shown) = object_id::<UrlArg>(ctx.tool, &args.url)?;
     let v = call_json(
         &ctx.client,
         "submit_url",
