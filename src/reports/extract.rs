@@ -10,6 +10,126 @@ use serde_json::{Map, Value, json};
 /// timeout, confirmed-timeout, failure) mean the engine gave none.
 const VERDICT_CATEGORIES: [&str; 4] = ["malicious", "suspicious", "harmless", "undetected"];
 
+/// How many highlights a report shows per source (sandbox, YARA, Sigma, IDS).
+const HIGHLIGHTS_PER_SOURCE: usize = 5;
+
+/// How severe a sandbox category, Sigma level or IDS severity is, for ordering (higher first);
+/// YARA matches carry no severity and rank between medium and low.
+fn severity_rank(severity: Option<&str>) -> u8 {
+    match severity.map(str::to_ascii_lowercase).as_deref() {
+        Some("critical") => 5,
+        Some("malicious" | "high") => 4,
+        Some("suspicious" | "medium") => 3,
+        Some("low") => 1,
+        Some("info" | "informational" | "harmless" | "undetected") => 0,
+        // A YARA match (no level) says more than a low or informational alert.
+        _ => 2,
+    }
+}
+
+/// Sandbox verdicts and crowdsourced YARA, Sigma and IDS results as highlights: one per rule
+/// (a rule that fired many times is one line with its count and its most severe level), most
+/// severe first, at most [`HIGHLIGHTS_PER_SOURCE`] per source.
+fn highlights(a: &Map<String, Value>) -> Vec<Highlight> {
+    let items = |key: &str| -> Vec<&Value> {
+        a.get(key)
+            .and_then(Value::as_array)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default()
+    };
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(clean);
+    let mut by_source: Vec<Vec<Highlight>> = vec![];
+    // Sandboxes: one entry per sandbox already.
+    by_source.push(
+        sorted(a.get("sandbox_verdicts"))
+            .into_iter()
+            .map(|(name, v)| {
+                let detail: Vec<String> = ["malware_names", "malware_classification"]
+                    .iter()
+                    .flat_map(|k| v.get(*k).and_then(Value::as_array).into_iter().flatten())
+                    .filter_map(Value::as_str)
+                    .map(clean)
+                    .collect();
+                Highlight {
+                    source: "sandbox".into(),
+                    title: clean(name),
+                    severity: text(v, "category"),
+                    detail: (!detail.is_empty()).then(|| detail.join(", ")),
+                    hits: 1,
+                }
+            })
+            .collect(),
+    );
+    by_source.push(
+        items("crowdsourced_yara_results")
+            .into_iter()
+            .map(|y| Highlight {
+                source: "yara".into(),
+                title: text(y, "rule_name").unwrap_or_else(|| "rule".into()),
+                severity: None,
+                detail: match (
+                    text(y, "description").filter(|s| !s.is_empty()),
+                    text(y, "ruleset_name"),
+                ) {
+                    (Some(d), Some(set)) => Some(format!("{d} (ruleset {set})")),
+                    (Some(d), None) => Some(d),
+                    (None, Some(set)) => Some(format!("ruleset {set}")),
+                    (None, None) => None,
+                },
+                hits: 1,
+            })
+            .collect(),
+    );
+    by_source.push(
+        items("sigma_analysis_results")
+            .into_iter()
+            .map(|s| Highlight {
+                source: "sigma".into(),
+                title: text(s, "rule_title").unwrap_or_else(|| "rule".into()),
+                severity: text(s, "rule_level"),
+                detail: None,
+                hits: 1,
+            })
+            .collect(),
+    );
+    by_source.push(
+        items("crowdsourced_ids_results")
+            .into_iter()
+            .map(|i| Highlight {
+                source: "ids".into(),
+                title: text(i, "rule_msg").unwrap_or_else(|| "alert".into()),
+                severity: text(i, "alert_severity"),
+                detail: None,
+                hits: 1,
+            })
+            .collect(),
+    );
+    let mut out: Vec<Highlight> = vec![];
+    for found in by_source {
+        let mut rules: Vec<Highlight> = vec![];
+        for h in found {
+            match rules.iter_mut().find(|r| r.title == h.title) {
+                Some(r) => {
+                    r.hits += 1;
+                    if severity_rank(h.severity.as_deref()) > severity_rank(r.severity.as_deref()) {
+                        r.severity = h.severity;
+                    }
+                    if r.detail.is_none() {
+                        r.detail = h.detail;
+                    }
+                }
+                None => rules.push(h),
+            }
+        }
+        // Stable: equally severe rules keep VirusTotal's order.
+        rules.sort_by_key(|r| std::cmp::Reverse(severity_rank(r.severity.as_deref())));
+        out.extend(rules.into_iter().take(HIGHLIGHTS_PER_SOURCE));
+    }
+    // Most severe first across sources too; a source's own order is kept within a level.
+    out.sort_by_key(|r| std::cmp::Reverse(severity_rank(r.severity.as_deref())));
+    out
+}
+
 /// `(engines that returned a verdict, engines that did not)` of `last_analysis_stats`.
 pub fn engine_counts(stats: &Map<String, Value>) -> (u64, u64) {
     stats
@@ -174,75 +294,7 @@ impl Report {
                 }
             }
         }
-        for (name, v) in sorted(a.get("sandbox_verdicts")).into_iter().take(6) {
-            let mut detail: Vec<String> = vec![];
-            for k in ["malware_names", "malware_classification"] {
-                detail.extend(
-                    v.get(k)
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(clean),
-                );
-            }
-            self.highlights.push(Highlight {
-                source: "sandbox".into(),
-                title: clean(name),
-                severity: v.get("category").and_then(Value::as_str).map(clean),
-                detail: (!detail.is_empty()).then(|| detail.join(", ")),
-            });
-        }
-        for y in a
-            .get("crowdsourced_yara_results")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .take(5)
-        {
-            self.highlights.push(Highlight {
-                source: "yara".into(),
-                title: clean(y.get("rule_name").and_then(Value::as_str).unwrap_or("rule")),
-                severity: y.get("ruleset_name").and_then(Value::as_str).map(clean),
-                detail: y
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .map(clean)
-                    .filter(|s| !s.is_empty()),
-            });
-        }
-        for s in a
-            .get("sigma_analysis_results")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .take(5)
-        {
-            self.highlights.push(Highlight {
-                source: "sigma".into(),
-                title: clean(
-                    s.get("rule_title")
-                        .and_then(Value::as_str)
-                        .unwrap_or("rule"),
-                ),
-                severity: s.get("rule_level").and_then(Value::as_str).map(clean),
-                detail: None,
-            });
-        }
-        for i in a
-            .get("crowdsourced_ids_results")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .take(5)
-        {
-            self.highlights.push(Highlight {
-                source: "ids".into(),
-                title: clean(i.get("rule_msg").and_then(Value::as_str).unwrap_or("alert")),
-                severity: i.get("alert_severity").and_then(Value::as_str).map(clean),
-                detail: None,
-            });
-        }
+        self.highlights = highlights(a);
         for (vendor, cat) in sorted(a.get("categories")).into_iter().take(8) {
             if let Some(c) = cat.as_str() {
                 self.categories.push(Field {
@@ -293,11 +345,8 @@ impl Report {
                 more: cursor,
                 ids: items
                     .iter()
-                    .filter_map(|i| i.get("id").and_then(Value::as_str))
-                    .map(|id| match name.as_str() {
-                        "resolutions" => clean(&resolution_label(self.kind, &self.id, id)),
-                        _ => clean(id),
-                    })
+                    .filter_map(|i| descriptor_label(self.kind, &self.id, i))
+                    .map(|label| clean(&label))
                     .take(5)
                     .collect(),
                 objects: vec![],
@@ -305,6 +354,28 @@ impl Report {
             });
         }
     }
+}
+
+/// What identifies a related object to a person, from its descriptor (`{type, id,
+/// context_attributes?}`) as a report's summary depth carries it: the URL where the answer gives
+/// it, a resolution as `host → address`, and otherwise the id said to be what it is ("URL id …",
+/// "analysis …") where a bare id would not tell.
+pub fn descriptor_label(kind: &str, own_id: &str, item: &Value) -> Option<String> {
+    let id = item.get("id").and_then(Value::as_str)?;
+    let url = ["/context_attributes/url", "/attributes/url"]
+        .iter()
+        .find_map(|p| item.pointer(p).and_then(Value::as_str));
+    Some(match (item.get("type").and_then(Value::as_str), url) {
+        (Some("url"), Some(url)) => url.to_string(),
+        (Some("url"), None) => format!("URL id {id}"),
+        (Some("resolution"), _) => resolution_label(kind, own_id, id),
+        (Some("analysis"), _) => format!("analysis {id}"),
+        (Some("whois"), _) => format!("WHOIS record {id}"),
+        (Some("ssl_cert"), _) => format!("certificate {id}"),
+        (Some("graph"), _) => format!("graph {id}"),
+        (Some("comment"), _) => format!("comment {id}"),
+        _ => id.to_string(),
+    })
 }
 
 /// A resolution's id is the IP address and the host name run together
@@ -390,6 +461,55 @@ pub fn utc(ts: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_only_descriptors_say_what_their_id_is() {
+        let label = |v: Value| descriptor_label("domain", "example.com", &v).unwrap();
+        assert_eq!(
+            label(
+                json!({"type": "url", "id": "ab12", "context_attributes": {"url": "http://x.example/"}})
+            ),
+            "http://x.example/"
+        );
+        assert_eq!(label(json!({"type": "url", "id": "ab12"})), "URL id ab12");
+        assert_eq!(
+            label(json!({"type": "analysis", "id": "u-ab12-1700000000"})),
+            "analysis u-ab12-1700000000"
+        );
+        assert_eq!(
+            label(json!({"type": "whois", "id": "f00d"})),
+            "WHOIS record f00d"
+        );
+        assert_eq!(
+            label(json!({"type": "resolution", "id": "1.2.3.4example.com"})),
+            "example.com → 1.2.3.4"
+        );
+        assert_eq!(label(json!({"type": "file", "id": "44d8"})), "44d8");
+        assert!(descriptor_label("domain", "example.com", &json!({"type": "url"})).is_none());
+    }
+
+    #[test]
+    fn highlights_are_one_per_rule_most_severe_first() {
+        let a = json!({
+            "sigma_analysis_results": [
+                {"rule_title": "A", "rule_level": "low"},
+                {"rule_title": "B", "rule_level": "medium"},
+                {"rule_title": "A", "rule_level": "critical"},
+            ],
+            "crowdsourced_ids_results": (0..9).map(|i| json!({"rule_msg": format!("R{i}"), "alert_severity": "info"})).collect::<Vec<_>>(),
+        });
+        let h = highlights(a.as_object().unwrap());
+        let got: Vec<(String, Option<String>, u32)> = h
+            .iter()
+            .map(|h| (h.title.clone(), h.severity.clone(), h.hits))
+            .collect();
+        assert_eq!(got[0], ("A".into(), Some("critical".into()), 2));
+        assert_eq!(got[1], ("B".into(), Some("medium".into()), 1));
+        assert_eq!(
+            h.iter().filter(|h| h.source == "ids").count(),
+            HIGHLIGHTS_PER_SOURCE
+        );
+    }
 
     #[test]
     fn resolution_ids_read_as_host_and_address() {

@@ -114,7 +114,7 @@ pub struct Relationship {
     pub error: Option<String>,
 }
 
-/// A highlight from crowdsourced YARA, Sigma or IDS results, or a sandbox verdict.
+/// A highlight from crowdsourced YARA, Sigma or IDS results (one per rule), or a sandbox verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct Highlight {
     /// yara, sigma, ids or sandbox.
@@ -127,6 +127,13 @@ pub struct Highlight {
     /// Description or detail (cleaned).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How many times the rule fired (its results are merged into one highlight).
+    #[serde(skip_serializing_if = "is_one")]
+    pub hits: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// A report on a file, URL, domain or IP address.

@@ -115,6 +115,9 @@ pub fn markdown(r: &Report) -> String {
             if let Some(sev) = &h.severity {
                 let _ = write!(line, " [{}]", q(sev));
             }
+            if h.hits > 1 {
+                let _ = write!(line, " ×{}", h.hits);
+            }
             if let Some(d) = &h.detail {
                 let _ = write!(line, " — {}", q(d));
             }

@@ -30,8 +30,12 @@ struct Row {
     engines: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<String>,
+    /// When VirusTotal first received it (files and URLs).
     #[serde(skip_serializing_if = "Option::is_none")]
     first_seen: Option<String>,
+    /// When it was registered (domains, from WHOIS): not a sighting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
     #[serde(skip)]
@@ -49,6 +53,7 @@ fn classify(raw: &str) -> Row {
         engines: None,
         label: None,
         first_seen: None,
+        created: None,
         detail: None,
         vt_id,
     };
@@ -239,10 +244,18 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
                     .pointer("/popular_threat_classification/suggested_threat_label")
                     .and_then(Value::as_str)
                     .map(|s| clean_to(s, 60));
-                row.first_seen = ["first_submission_date", "creation_date"]
-                    .iter()
-                    .find_map(|k| attrs.get(*k).and_then(Value::as_i64))
-                    .and_then(super::model::utc);
+                let date = |key: &str| {
+                    attrs
+                        .get(key)
+                        .and_then(Value::as_i64)
+                        .and_then(super::model::utc)
+                };
+                // A domain's registration date is not when VirusTotal first saw it: kept apart (a
+                // file's `creation_date` is its build time, not shown here).
+                row.first_seen = date("first_submission_date");
+                if row.kind == "domain" {
+                    row.created = date("creation_date");
+                }
             }
             Ok(_) => row.status = "found",
             Err(e) if e.is_not_found() => row.status = "not_found",
@@ -306,7 +319,11 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
             q(&clean_to(&r.indicator, 100)),
             r.kind,
             r.label.as_ref().map(|l| q(l)).unwrap_or_default(),
-            r.first_seen.clone().unwrap_or_default()
+            match (&r.first_seen, &r.created) {
+                (Some(seen), _) => seen.clone(),
+                (None, Some(created)) => format!("(registered {created})"),
+                (None, None) => String::new(),
+            }
         );
     }
     let _ = writeln!(
