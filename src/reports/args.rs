@@ -116,6 +116,31 @@ pub enum Format {
     Json,
 }
 
+// Format of the object reports and triage: `stix` gives a STIX 2.1 bundle as the text (the
+// structured content stays the report's JSON). A plain comment for the same reason as above.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// Markdown text, with the JSON as structured content.
+    #[default]
+    Markdown,
+    /// The JSON as text too.
+    Json,
+    /// A STIX 2.1 bundle as text, with the JSON as structured content.
+    Stix,
+}
+
+impl ExportFormat {
+    /// The plain format, or `None` for STIX.
+    pub fn plain(self) -> Option<Format> {
+        match self {
+            ExportFormat::Markdown => Some(Format::Markdown),
+            ExportFormat::Json => Some(Format::Json),
+            ExportFormat::Stix => None,
+        }
+    }
+}
+
 /// Report depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -276,7 +301,7 @@ pub struct ReportArgs<O> {
     /// summary: one request; full: also the related objects' verdicts (more requests). Default: summary for a public key, full for premium.
     pub depth: Option<Depth>,
     #[serde(default)]
-    pub format: Format,
+    pub format: ExportFormat,
 }
 
 impl<O: Object> Arguments for ReportArgs<O> {
@@ -342,7 +367,7 @@ pub struct TriageArgs {
     )]
     pub text: Option<String>,
     #[serde(default)]
-    pub format: Format,
+    pub format: ExportFormat,
 }
 
 impl Arguments for TriageArgs {}

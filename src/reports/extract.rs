@@ -163,6 +163,7 @@ impl Report {
             relationships: vec![],
             requests: 0,
             depth,
+            data: Value::Null,
             notes: vec![],
         }
     }

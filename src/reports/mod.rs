@@ -28,11 +28,12 @@ pub mod objects;
 mod relationships;
 mod render;
 mod scan;
+pub mod stix;
 mod text;
 mod threats;
 mod triage;
 
-pub use args::{Arguments, Depth, Format};
+pub use args::{Arguments, Depth, ExportFormat, Format};
 
 use crate::access::{Permission, Tier};
 use crate::{Client, Error};
@@ -135,6 +136,25 @@ impl Answer {
         Answer {
             json: serde_json::to_value(r).unwrap_or_default(),
             markdown: (format == Format::Markdown).then(|| model::markdown(r)),
+        }
+    }
+
+    /// A report in `format`, STIX included.
+    pub fn export(r: &model::Report, format: ExportFormat) -> Answer {
+        match format.plain() {
+            Some(plain) => Answer::report(r, plain),
+            None => Answer::stix(
+                serde_json::to_value(r).unwrap_or_default(),
+                stix::report_bundle(r, chrono::Utc::now()),
+            ),
+        }
+    }
+
+    /// A STIX bundle as the text, `json` as the structured content.
+    pub fn stix(json: Value, bundle: Value) -> Answer {
+        Answer {
+            json,
+            markdown: Some(bundle.to_string()),
         }
     }
 }

@@ -179,6 +179,10 @@ pub struct Report {
     pub requests: u32,
     /// Depth used: summary or full.
     pub depth: &'static str,
+    /// VirusTotal's `data` object as it came (exact values for exports such as STIX; not
+    /// serialised).
+    #[serde(skip)]
+    pub data: Value,
     /// What to do next, or what is missing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

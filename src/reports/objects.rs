@@ -337,6 +337,7 @@ pub async fn report(
     }
     r.fill_common(a);
     r.fill_relationships(data, &rels);
+    r.data = data.clone();
     if depth == Depth::Full && !rels.is_empty() {
         let total = rels.len() as f64;
         let futures = r

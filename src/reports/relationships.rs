@@ -58,7 +58,7 @@ async fn object_report<O: Object>(ctx: &Ctx, kind: &Kind, args: ReportArgs<O>) -
         .relationships
         .unwrap_or_else(|| kind.default_relationships(ctx.premium));
     match objects::report(ctx, kind, &vt_id, &shown, rels, depth).await {
-        Ok(r) => Ok(Answer::report(&r, args.format)),
+        Ok(r) => Ok(Answer::export(&r, args.format)),
         Err(e) if e.is_not_found() => {
             // Unknown to VirusTotal is an answer, not a failure: say so and give the next step.
             let mut r = Report::new(kind.name, shown, depth.as_str());
@@ -90,7 +90,7 @@ async fn object_report<O: Object>(ctx: &Ctx, kind: &Kind, args: ReportArgs<O>) -
                 "Not in VirusTotal: {what}, so there is no verdict (which does not make it safe)."
             ));
             r.notes.push(format!("Next step: {next}."));
-            Ok(Answer::report(&r, args.format))
+            Ok(Answer::export(&r, args.format))
         }
         Err(e) => Err(e.into()),
     }

@@ -4,10 +4,11 @@
 //! free text (`text`, through [`super::ioc::extract`]); from text, those flagged as meaning
 //! nothing to VirusTotal (private, documentation, version-like …) are listed as skipped.
 
-use super::args::{Format, TriageArgs};
+use super::args::{ExportFormat, TriageArgs};
 use super::ioc;
 use super::model::{clean_to, q};
 use super::objects;
+use super::stix;
 use super::{Answer, Ctx, Failure, Outcome, Run, short_error};
 use crate::client::ids;
 use crate::ops::{Output, call_json};
@@ -284,8 +285,13 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
         .filter(|r| matches!(r.status, "found" | "not_found"))
         .count();
     let out = json!({"plan": plan, "requests": requests, "checked": checked, "stopped": stopped, "rows": rows});
-    if args.format == Format::Json {
-        return Ok(Answer::json(out));
+    match args.format {
+        ExportFormat::Json => return Ok(Answer::json(out)),
+        ExportFormat::Stix => {
+            let bundle = stix_bundle(&rows, chrono::Utc::now());
+            return Ok(Answer::stix(out, bundle));
+        }
+        ExportFormat::Markdown => {}
     }
     let mut s = format!("## Triage of {heading}\n{plan}\n\n");
     if rows.is_empty() {
@@ -340,4 +346,31 @@ async fn triage(ctx: &Ctx, args: TriageArgs) -> Outcome {
         json: out,
         markdown: Some(s),
     })
+}
+
+/// The indicators VirusTotal knows as a STIX bundle: each as an observable with its counts, an
+/// indicator for those engines flag ([`stix::Bundle::verdict`]). Rows not found, not checked or
+/// invalid are left out.
+fn stix_bundle(rows: &[Row], now: chrono::DateTime<chrono::Utc>) -> Value {
+    let mut b = stix::Bundle::new(now);
+    for r in rows.iter().filter(|r| r.status == "found") {
+        let Some(o) = stix::Observable::of_kind(r.kind, &r.indicator) else {
+            continue;
+        };
+        match (r.malicious, r.engines) {
+            (Some(malicious), Some(engines)) => {
+                let stats = stix::Stats {
+                    malicious,
+                    suspicious: r.suspicious.unwrap_or(0),
+                    engines,
+                };
+                let url_id = (r.kind == "url").then_some(r.vt_id.as_str());
+                b.verdict(&o, stats, r.label.as_deref(), None, url_id);
+            }
+            _ => {
+                b.observable(&o, None);
+            }
+        }
+    }
+    b.into_value()
 }

@@ -14,6 +14,7 @@ mod props;
 mod reports;
 mod roundtrip;
 mod spec;
+mod stix;
 mod support;
 mod sweep;
 mod tier_auto;

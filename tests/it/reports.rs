@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers};
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(format!(
             "{}/tests/fixtures/{name}",
@@ -25,7 +25,7 @@ fn fixture(name: &str) -> Value {
     .unwrap()
 }
 
-fn with_relationships(mut v: Value, rels: &[(&str, usize, bool)]) -> Value {
+pub(crate) fn with_relationships(mut v: Value, rels: &[(&str, usize, bool)]) -> Value {
     let mut m = serde_json::Map::new();
     for (name, n, more) in rels {
         let data: Vec<Value> = (0..*n)
@@ -41,9 +41,9 @@ fn with_relationships(mut v: Value, rels: &[(&str, usize, bool)]) -> Value {
     v
 }
 
-const FILE_ID: &str = "a7f3c2d91e0b4c8f6a5d3e2f1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
+pub(crate) const FILE_ID: &str = "a7f3c2d91e0b4c8f6a5d3e2f1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
 
-async fn mount_objects(server: &MockServer) {
+pub(crate) async fn mount_objects(server: &MockServer) {
     let file = with_relationships(
         fixture("file.json"),
         &[
