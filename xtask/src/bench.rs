@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: builds the release binary, then runs the `bench` example
-//! (`examples/bench.rs`), which drives the binary against a local mock VirusTotal, prints the
+//! (`examples/bench/`), which drives the binary against a local mock VirusTotal, prints the
 //! figures and writes them to `BENCHMARKS.md`.
 //!
 //! The measuring lives in the example so that this crate stays light: it only runs cargo.

@@ -34,6 +34,8 @@ use vtmcp::reports::objects::{self, Kind};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+mod cache;
+
 type Res<T> = Result<T, Box<dyn Error>>;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -85,6 +87,10 @@ struct Plan {
     session_calls: usize,
     /// Measured requests of each kind per HTTP session.
     http_runs: usize,
+    /// Cold/warm pairs per cache backend.
+    cache_runs: usize,
+    /// Entries written for the cache's memory figure.
+    cache_entries: usize,
 }
 
 impl Plan {
@@ -96,6 +102,8 @@ impl Plan {
                 concurrency_runs: 3,
                 session_calls: 200,
                 http_runs: 10,
+                cache_runs: 5,
+                cache_entries: 2_000,
             }
         } else {
             Plan {
@@ -104,6 +112,8 @@ impl Plan {
                 concurrency_runs: 7,
                 session_calls: 400,
                 http_runs: 40,
+                cache_runs: 15,
+                cache_entries: 10_000,
             }
         }
     }
@@ -1215,6 +1225,15 @@ async fn run(args: Args) -> Res<()> {
         "bench: Streamable HTTP, kept-alive connections, {HTTP_SESSIONS:?} sessions at once …"
     );
     let http_rows = http_keep_alive(&target, plan.http_runs).await?;
+    let cache_dir = tempfile::tempdir()?;
+    let cache_figures = cache::measure(
+        &target,
+        &up,
+        cache_dir.path(),
+        plan.cache_runs,
+        plan.cache_entries,
+    )
+    .await?;
     let load_after = load_average();
 
     // ----- The document -----
@@ -1493,6 +1512,9 @@ async fn run(args: Args) -> Res<()> {
             r.report_rate
         );
     }
+
+    let _ = writeln!(w);
+    cache::write(w, &cache_figures);
 
     println!("{md}");
     if let Some(out) = &args.out {
