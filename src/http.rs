@@ -1,7 +1,8 @@
 //! Streamable HTTP transport: rmcp's service behind a small gate that checks, before anything
 //! reaches the MCP layer, the bearer token (constant-time comparison), the `Origin` header
 //! (DNS-rebinding protection: only loopback origins, or none), the path (`/mcp` only) and the
-//! request size. Binding a non-loopback address without a token is refused, and a token must be
+//! request size; rmcp then checks the `Host` header (loopback names, the listening address and
+//! [`Options::allowed_hosts`]). Binding a non-loopback address without a token is refused, and a token must be
 //! at least [`MIN_TOKEN_LEN`] characters.
 //!
 //! Resources are bounded so that nobody can take the server down without a token:
@@ -17,6 +18,18 @@
 //!   oldest unadmitted connection, backs off briefly and goes on serving.
 //! - **Sessions**: at most [`Options::max_sessions`] are open at once (a new one beyond that gets
 //!   `503`), and a session idle for [`SESSION_IDLE`] is closed.
+//!
+//! **Stateless mode** ([`Options::stateless`], `--stateless`) is for several instances behind a
+//! load balancer: rmcp answers every `POST` on its own (no `Mcp-Session-Id`, nothing kept
+//! between requests), `GET` and `DELETE` get `405` (`Allow: POST`), and a request may reach any
+//! instance. What a request needs lives in the one [`VtServer`] shared by all of them (client,
+//! cache, limiter, detected tier; with a shared cache store, other instances share the answers
+//! and the quota windows too). Tier detection starts once, when the server starts; until it
+//! ends the public set is listed, and since there is no session to send
+//! `notifications/tools/list_changed` to, a client sees the larger set when it lists again.
+//! Progress notifications of a call still reach the client: the answer is an SSE stream that
+//! carries them before the result. The gate, body limits and connection cap below apply as in
+//! the default mode; the session cap does not (there are none).
 //!
 //! Requests are answered so that clients neither hang nor loop:
 //! - **No resumable streams**: rmcp 3.11 numbers every SSE event and sends a priming event, so a
@@ -88,13 +101,20 @@ pub const MCP_PATH: &str = "/mcp";
 pub struct Options {
     /// Bearer token every request must carry (`None` or empty: no token, loopback only).
     pub token: Option<String>,
-    /// The most sessions open at once.
+    /// The most sessions open at once (no meaning when [`Options::stateless`]).
     pub max_sessions: usize,
     /// The most TCP connections open at once (lowered to fit the process's file limit).
     pub max_connections: usize,
     /// How long a client may take to send a request head, and how long a kept-alive connection
     /// may sit idle.
     pub header_timeout: std::time::Duration,
+    /// Serve without sessions: every `POST` is answered on its own, so that any of several
+    /// instances can answer any request (see the module docs).
+    pub stateless: bool,
+    /// `Host` values accepted besides the loopback names and the listening address (a load
+    /// balancer's or a container's name, `name` or `name:port`); any other gets `403`
+    /// (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for Options {
@@ -104,6 +124,8 @@ impl Default for Options {
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            stateless: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -115,6 +137,8 @@ impl std::fmt::Debug for Options {
             .field("max_sessions", &self.max_sessions)
             .field("max_connections", &self.max_connections)
             .field("header_timeout", &self.header_timeout)
+            .field("stateless", &self.stateless)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -546,7 +570,12 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    eprintln!("vtmcp: Streamable HTTP on http://{local}/mcp");
+    let mode = if options.stateless {
+        " (stateless)"
+    } else {
+        ""
+    };
+    eprintln!("vtmcp: Streamable HTTP on http://{local}/mcp{mode}");
     serve_listener(server, listener, options, shutdown).await
 }
 
@@ -562,6 +591,7 @@ pub async fn serve_listener(
         check_token(t)?;
     }
     let max_sessions = options.max_sessions.max(1);
+    let stateless = options.stateless;
     let header_timeout = options.header_timeout;
     let conns = Arc::new(Connections {
         cap: fitting_connection_cap(options.max_connections),
@@ -578,7 +608,21 @@ pub async fn serve_listener(
         "::1".to_string(),
     ];
     hosts.push(local.ip().to_string());
+    hosts.extend(
+        options
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty()),
+    );
     config = config.with_allowed_hosts(hosts);
+    // Stateless: no sessions, each POST served on its own (SSE answers, so that progress and
+    // keep-alive comments reach the client during a long wait).
+    config.legacy_session_mode = !stateless;
+    if stateless {
+        // Once per process, not per request; requests share the outcome through `server`.
+        server.start_tier_detection();
+    }
     let ct = config.cancellation_token.clone();
     let mut local_sessions = LocalSessionManager::default();
     local_sessions.session_config.keep_alive = Some(SESSION_IDLE);
@@ -634,7 +678,9 @@ pub async fn serve_listener(
                         return Ok::<_, Infallible>(denied);
                     }
                     slot.admitted();
-                    if req.method() == hyper::Method::GET
+                    // Stateless: rmcp answers GET and DELETE with 405 (`Allow: POST`) itself.
+                    if !stateless
+                        && req.method() == hyper::Method::GET
                         && req.headers().contains_key("last-event-id")
                     {
                         return Ok(no_resume());
@@ -654,7 +700,7 @@ pub async fn serve_listener(
                     // Every POST body is read whole first, bounded in size and time: a slow
                     // client cannot hold up the admission of others, and a body too large gets
                     // 413 however it is sent (rmcp answered 500 to a chunked one cut short).
-                    let opens_session = !req.headers().contains_key("mcp-session-id");
+                    let opens_session = !stateless && !req.headers().contains_key("mcp-session-id");
                     let (parts, body) = req.into_parts();
                     let body = match read_body(body).await {
                         Ok(b) => b,

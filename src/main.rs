@@ -104,9 +104,22 @@ struct Flags {
     #[arg(long, global = true, env = "VTMCP_MAX_IN_FLIGHT", default_value_t = vtmcp::client::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
     /// The most Streamable HTTP sessions open at once (`--transport http`); idle sessions close
-    /// after 10 minutes.
-    #[arg(long, global = true, env = "VTMCP_MAX_SESSIONS", default_value_t = vtmcp::http::DEFAULT_MAX_SESSIONS)]
+    /// after 10 minutes. Not with `--stateless`, which keeps no sessions.
+    #[arg(long, global = true, env = "VTMCP_MAX_SESSIONS", default_value_t = vtmcp::http::DEFAULT_MAX_SESSIONS, conflicts_with = "stateless")]
     max_sessions: usize,
+    /// Host names (or name:port) HTTP requests may carry in `Host` besides loopback and the
+    /// listening address, e.g. the name a load balancer or other containers use; comma-separated.
+    #[arg(
+        long,
+        global = true,
+        env = "VTMCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
+    /// Serve Streamable HTTP without sessions (`--transport http`): every request is answered
+    /// on its own, so any of several instances behind a load balancer can answer it.
+    #[arg(long, global = true, env = "VTMCP_STATELESS")]
+    stateless: bool,
     /// The most TCP connections the HTTP transport keeps open (lowered to fit `ulimit -n`).
     #[arg(long, global = true, env = "VTMCP_MAX_CONNECTIONS", default_value_t = vtmcp::http::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
@@ -345,6 +358,11 @@ fn print_tools(config: &Config, json: bool) -> Result<(), String> {
 }
 
 async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
+    if flags.stateless && flags.transport == Transport::Stdio {
+        return Err(
+            "--stateless (VTMCP_STATELESS) is for --transport http: stdio serves one client and keeps nothing to share".into(),
+        );
+    }
     let server = VtServer::new(&config).map_err(|e| e.to_string())?;
     if config.api_key.is_none() {
         tracing::warn!(
@@ -382,6 +400,8 @@ async fn serve(config: Config, flags: &Flags) -> Result<(), String> {
                         .filter(|t| !t.is_empty()),
                     max_sessions: config.max_sessions,
                     max_connections: flags.max_connections,
+                    stateless: flags.stateless,
+                    allowed_hosts: flags.allowed_hosts.clone(),
                     ..Default::default()
                 },
                 shutdown_signal(),

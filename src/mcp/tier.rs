@@ -236,7 +236,7 @@ impl TierStatus {
                 format!("tier: {names} (no API key to detect the tier from; pass --tier to set it)")
             }
             TierStatus::Detecting => format!(
-                "tier: {names} for now (asking VirusTotal what the key can do; a larger tool list is announced with notifications/tools/list_changed)"
+                "tier: {names} for now (asking VirusTotal what the key can do; a larger tool list is announced with notifications/tools/list_changed; a stateless HTTP server cannot announce it: list the tools again)"
             ),
             TierStatus::Detected(p) => {
                 let from = if p.evidence.is_empty() {

@@ -13,6 +13,7 @@ mod operations;
 mod props;
 mod reports;
 mod roundtrip;
+mod scale;
 mod spec;
 mod stix;
 mod support;
