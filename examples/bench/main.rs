@@ -35,6 +35,7 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 mod cache;
+mod scale;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -91,6 +92,8 @@ struct Plan {
     cache_runs: usize,
     /// Entries written for the cache's memory figure.
     cache_entries: usize,
+    /// Calls per client in the scale-out run.
+    scale_calls: usize,
 }
 
 impl Plan {
@@ -104,6 +107,7 @@ impl Plan {
                 http_runs: 10,
                 cache_runs: 5,
                 cache_entries: 2_000,
+                scale_calls: 10,
             }
         } else {
             Plan {
@@ -114,6 +118,7 @@ impl Plan {
                 http_runs: 40,
                 cache_runs: 15,
                 cache_entries: 10_000,
+                scale_calls: 40,
             }
         }
     }
@@ -1234,6 +1239,7 @@ async fn run(args: Args) -> Res<()> {
         plan.cache_entries,
     )
     .await?;
+    let scale_rows = scale::measure(&target, &up, cache_dir.path(), plan.scale_calls).await?;
     let load_after = load_average();
 
     // ----- The document -----
@@ -1515,6 +1521,7 @@ async fn run(args: Args) -> Res<()> {
 
     let _ = writeln!(w);
     cache::write(w, &cache_figures);
+    scale::write(w, &scale_rows);
 
     println!("{md}");
     if let Some(out) = &args.out {
