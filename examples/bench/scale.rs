@@ -87,11 +87,9 @@ async fn round(
     dir: &Path,
     instances: usize,
     per_client: usize,
+    file: &str,
 ) -> Res<Row> {
-    let cache = format!(
-        "sqlite:{}",
-        dir.join(format!("scale-{instances}.sqlite3")).display()
-    );
+    let cache = format!("sqlite:{}", dir.join(file).display());
     let mut fleet = vec![];
     for _ in 0..instances {
         fleet.push(instance(target, &cache).await?);
