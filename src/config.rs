@@ -55,6 +55,10 @@ pub const TIER_AUTO: &str = "auto";
 /// How long detecting the key's tier may take before the public set is kept.
 pub const DEFAULT_TIER_DETECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// The two tools that reach every operation of the spec (`find_operations`, `call_operation`;
+/// `vtmcp::mcp::meta`), in the `default` toolset.
+pub const OPERATIONS_TOOLS: [&str; 2] = ["find_operations", "call_operation"];
+
 /// Every toolset name: the spec's tags, `reports` (composite tools), `default` and `all`.
 pub fn toolset_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = crate::ops::OPERATIONS.iter().map(|o| o.toolset).collect();
@@ -191,7 +195,10 @@ pub fn selection(input: &SelectionInput) -> Result<Selection, String> {
         let generated = crate::ops::OPERATIONS
             .iter()
             .any(|o| o.id == t && o.excluded.is_none());
-        if !generated && crate::reports::Composite::find(t).is_none() {
+        if !generated
+            && crate::reports::Composite::find(t).is_none()
+            && !OPERATIONS_TOOLS.contains(&t.as_str())
+        {
             return Err(format!(
                 "unknown tool `{t}`; run `vtmcp tools --toolsets all --tier {} --allow-submit --allow-write` to list every tool",
                 TIERS[1..].join(",")

@@ -1523,6 +1523,23 @@ async fn run(args: Args) -> Res<()> {
     cache::write(w, &cache_figures);
     scale::write(w, &scale_rows);
 
+    // The find_operations hit rate is measured and written by a test
+    // (tests/it/meta_tools.rs): its section is kept as it is.
+    if let Some(out) = &args.out
+        && let Ok(old) = std::fs::read_to_string(out)
+    {
+        let (begin, end) = (
+            "<!-- BEGIN GENERATED: find_operations hit rate -->",
+            "<!-- END GENERATED: find_operations hit rate -->",
+        );
+        if let (Some(b), Some(e)) = (old.find(begin), old.find(end))
+            && b < e
+        {
+            md.push('\n');
+            md.push_str(&old[b..e + end.len()]);
+            md.push('\n');
+        }
+    }
     println!("{md}");
     if let Some(out) = &args.out {
         std::fs::write(out, &md).map_err(|e| format!("cannot write {}: {e}", out.display()))?;

@@ -27,6 +27,8 @@ pub const DEFAULT_TOOLSET: &[&str] = &[
     "get_analysis",
     "search",
     "get_file_behaviour_summary",
+    super::meta::FIND_OPERATIONS,
+    super::meta::CALL_OPERATION,
 ];
 
 // The selection (which tools a session lists) is plain configuration data.
@@ -68,21 +70,45 @@ pub fn hidden_reason(op: &ToolMeta, sel: &Selection) -> Option<String> {
             op.id, op.toolset, op.toolset, op.id
         ));
     }
+    access_reason(op, sel).map(|r| r.why)
+}
+
+/// Why the key's tier or the granted permissions do not allow a tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The whole message: what the tool needs and how to start vtmcp to allow it.
+    pub why: String,
+    /// The flag that allows it (`--tier premium`, `--allow-write`, …).
+    pub flag: String,
+}
+
+/// Why the key's tier or the granted permissions do not allow a tool, whatever the toolsets
+/// (what `call_operation` checks).
+pub fn access_reason(op: &ToolMeta, sel: &Selection) -> Option<Refusal> {
     if !tier_allows(op.tier, &sel.tiers) {
-        return Some(format!(
-            "tool `{}` needs a VirusTotal key with the `{}` tier or licence: if your key has it, start vtmcp with --tier {} (or VT_TIER)",
-            op.id, op.tier, op.tier
-        ));
+        return Some(Refusal {
+            why: format!(
+                "tool `{}` needs a VirusTotal key with the `{}` tier or licence: if your key has it, start vtmcp with --tier {} (or VT_TIER)",
+                op.id, op.tier, op.tier
+            ),
+            flag: format!("--tier {}", op.tier),
+        });
     }
     match op.permission {
-        Permission::Submit if !sel.permissions.submit => Some(format!(
-            "tool `{}` sends content to VirusTotal, where it becomes visible to others: start vtmcp with --allow-submit (or VTMCP_ALLOW_SUBMIT=1) to enable it",
-            op.id
-        )),
-        Permission::Write if !sel.permissions.write => Some(format!(
-            "tool `{}` changes or deletes data in VirusTotal: start vtmcp with --allow-write (or VTMCP_ALLOW_WRITE=1) to enable it",
-            op.id
-        )),
+        Permission::Submit if !sel.permissions.submit => Some(Refusal {
+            why: format!(
+                "tool `{}` sends content to VirusTotal, where it becomes visible to others: start vtmcp with --allow-submit (or VTMCP_ALLOW_SUBMIT=1) to enable it",
+                op.id
+            ),
+            flag: "--allow-submit".into(),
+        }),
+        Permission::Write if !sel.permissions.write => Some(Refusal {
+            why: format!(
+                "tool `{}` changes or deletes data in VirusTotal: start vtmcp with --allow-write (or VTMCP_ALLOW_WRITE=1) to enable it",
+                op.id
+            ),
+            flag: "--allow-write".into(),
+        }),
         _ => None,
     }
 }
@@ -175,7 +201,7 @@ impl NameAccess {
 /// The MCP tool definition of an operation, listing the relationship names `access` allows.
 pub fn tool_for(op: &'static OperationMeta, access: NameAccess) -> Tool {
     let mut schema = full_schema(op);
-    compact_schema(&mut schema, access);
+    compact_schema(&mut schema, op.id, access);
     // The descriptor variant takes the same names as its `_related_objects` sibling: list them
     // once (validation still uses the full enum).
     if let Some(sibling) = op
@@ -233,7 +259,7 @@ pub fn annotations(method: &str) -> ToolAnnotations {
 /// still used to validate and to word error messages.
 ///
 /// Relationship enums list only the names the key may use ([`NameAccess::list`]).
-fn compact_schema(schema: &mut Map<String, Value>, access: NameAccess) {
+fn compact_schema(schema: &mut Map<String, Value>, tool: &str, access: NameAccess) {
     if schema
         .get("required")
         .and_then(Value::as_array)
@@ -275,14 +301,43 @@ fn compact_schema(schema: &mut Map<String, Value>, access: NameAccess) {
                 if matches!(name.as_str(), "limit" | "cursor") {
                     m.remove("description");
                 }
+                // A relationship enum speaks for itself (the instructions say newer names pass).
                 if m.contains_key("x-vt-open") {
-                    m.insert("description".into(), json!("Relationship name."));
+                    m.remove("description");
+                }
+                if m.get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| names_the_tool(d, tool))
+                {
+                    m.remove("description");
                 }
             }
             access.list(p);
             strip_nested(p, 0);
         }
     }
+}
+
+/// Whether a description only says "the id of what the tool is named after" (`Graph id.` on
+/// `get_graph`, `Hunting ruleset id.` on `list_hunting_ruleset_editors`): every word of it is
+/// in the tool's name, so listing it costs context and tells nothing.
+fn names_the_tool(description: &str, tool: &str) -> bool {
+    let Some(object) = description.strip_suffix(" id.") else {
+        return false;
+    };
+    let parts: Vec<&str> = tool.split('_').collect();
+    let words: Vec<String> = object
+        .split([' ', '-'])
+        .map(str::to_ascii_lowercase)
+        .collect();
+    !words.is_empty()
+        && words.iter().all(|w| {
+            !w.is_empty()
+                && w.chars().all(|c| c.is_ascii_lowercase())
+                && parts
+                    .iter()
+                    .any(|p| *p == w || p.strip_suffix('s') == Some(w.as_str()))
+        })
 }
 
 fn strip_nested(v: &mut Value, depth: usize) {
@@ -311,7 +366,8 @@ fn strip_nested(v: &mut Value, depth: usize) {
     }
 }
 
-/// One entry of the catalog: a generated tool (backed by an operation) or a composite one.
+/// One entry of the catalog: a generated tool (backed by an operation), a composite one, or one
+/// of the two tools that reach every operation ([`super::meta`]).
 ///
 /// The MCP definition and the validation schema are built on first use: a session lists a
 /// dozen tools out of ~280, and parsing every schema at start-up would cost time and memory
@@ -324,9 +380,15 @@ pub struct Entry {
     pub composite: Option<&'static crate::reports::Composite>,
     /// Toolset, tier and permission.
     pub meta: ToolMeta,
+    /// The operations tool behind `find_operations` or `call_operation`.
+    pub operations_tool: Option<&'static super::meta::OperationsTool>,
     /// Why the tool is not listed in this session, if it is not.
     pub hidden: Option<String>,
+    /// Why the key's tier or the granted permissions refuse it, whatever the toolsets (what
+    /// `call_operation` checks).
+    pub refused: Option<Refusal>,
     access: NameAccess,
+    permissions: Permissions,
     tool: OnceLock<Tool>,
     schema: OnceLock<Arc<Map<String, Value>>>,
 }
@@ -342,7 +404,10 @@ impl Entry {
         self.tool.get_or_init(|| match (self.op, self.composite) {
             (Some(op), _) => tool_for(op, self.access),
             (None, Some(c)) => composite_tool(c, self.access),
-            (None, None) => unreachable!("an entry is an operation or a composite"),
+            (None, None) => match self.operations_tool {
+                Some(m) => m.tool(self.permissions),
+                None => unreachable!("an entry is an operation, a composite or an operations tool"),
+            },
         })
     }
 
@@ -352,22 +417,30 @@ impl Entry {
             Arc::new(match (self.op, self.composite) {
                 (Some(op), _) => full_schema(op),
                 (None, Some(c)) => c.input_schema(),
-                (None, None) => unreachable!("an entry is an operation or a composite"),
+                (None, None) => match self.operations_tool {
+                    Some(m) => m.input_schema(),
+                    None => {
+                        unreachable!("an entry is an operation, a composite or an operations tool")
+                    }
+                },
             })
         })
     }
 }
 
-/// Every tool, composite tools first, with its visibility under `sel`. Excluded operations are
-/// not tools.
+/// Every tool, composite tools first, then `find_operations` and `call_operation`, with its
+/// visibility under `sel`. Excluded operations are not tools.
 pub fn entries(sel: &Selection) -> Vec<Entry> {
     let access = NameAccess::of(&sel.tiers);
     let entry = |op, composite, meta: ToolMeta| Entry {
         op,
         composite,
+        operations_tool: None,
         hidden: hidden_reason(&meta, sel),
+        refused: access_reason(&meta, sel),
         meta,
         access,
+        permissions: sel.permissions,
         tool: OnceLock::new(),
         schema: OnceLock::new(),
     };
@@ -380,11 +453,18 @@ pub fn entries(sel: &Selection) -> Vec<Entry> {
         };
         entry(None, Some(c), meta)
     });
+    let operations_tools = super::meta::OPERATIONS_TOOLS.iter().map(|m| Entry {
+        operations_tool: Some(m),
+        ..entry(None, None, m.meta())
+    });
     let generated = OPERATIONS
         .iter()
         .filter(|op| op.excluded.is_none())
         .map(|op| entry(Some(op), None, ToolMeta::from(op)));
-    composites.chain(generated).collect()
+    composites
+        .chain(operations_tools)
+        .chain(generated)
+        .collect()
 }
 
 /// The MCP tool of a composite: its schema as listed (relationship names shown once, on the
@@ -396,16 +476,35 @@ fn composite_tool(c: &crate::reports::Composite, access: NameAccess) -> Tool {
         if let Some(r) = props.get_mut("relationships") {
             // Validation still checks them against the full enum.
             let rel_tool = c.name.replace("_report", "_relationship");
-            *r = json!({"type": "array", "items": {"type": "string"}, "description": format!("Relationship names to show (those of {rel_tool}); default: a useful set for the key.")});
+            *r = json!({"type": "array", "items": {"type": "string"}, "description": format!("Relationships to show (as in {rel_tool}); default: a useful set.")});
         }
-        for p in props.values_mut() {
+        for (name, p) in props.iter_mut() {
             access.list(p);
             if let Some(m) = p.as_object_mut() {
                 for k in ["example", "maxLength", "minLength"] {
                     m.remove(k);
                 }
+                // As for generated tools: a page's size needs no default, and the description
+                // names the hash formats.
+                if name == "limit" {
+                    m.remove("default");
+                }
+                if m.get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| d.starts_with("MD5, SHA-1 or SHA-256"))
+                {
+                    m.remove("pattern");
+                }
             }
+            strip_nested(p, 0);
         }
+    }
+    if schema
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.is_empty())
+    {
+        schema.remove("required");
     }
     let mut t = Tool::new(c.name, c.description, Arc::new(schema))
         .with_title(c.title)

@@ -12,6 +12,7 @@
 //! from the start. A call to a tool that only detection could enable waits for it.
 
 pub mod catalog;
+pub mod meta;
 pub mod output;
 pub mod shrink;
 pub mod tier;
@@ -382,9 +383,50 @@ impl VtServer {
     /// Runs one tool call to completion (no MCP transport involved).
     pub async fn call(&self, name: &str, args: Map<String, Value>) -> Option<CallToolResult> {
         self.view().entry(name)?;
-        let view = self.view_for_call(name, &args).await;
-        let entry = view.entry(name)?;
-        Some(self.run(view, entry, args, Progress::default()).await)
+        Some(self.dispatch(name, args, Progress::default()).await)
+    }
+
+    /// Runs a call of a known tool: `call_operation` is unwrapped into the call of the
+    /// operation it names, which then runs exactly as a call of that operation's own tool
+    /// ([`VtServer::run`]), except that toolsets do not matter (the key's tier and the granted
+    /// permissions do).
+    async fn dispatch(
+        &self,
+        name: &str,
+        mut args: Map<String, Value>,
+        progress: Progress,
+    ) -> CallToolResult {
+        let (name, args, gate) = if name == meta::CALL_OPERATION {
+            let view = self.view();
+            let Some(entry) = view.entry(name) else {
+                return output::error_result(format!("{name} has no implementation"));
+            };
+            if let Some(why) = &entry.hidden {
+                return refused(why);
+            }
+            // `cache` beside `arguments` is judged by the operation's own checks.
+            let cache = args.remove("cache");
+            if let Err(e) = validate::validate_args(entry.schema(), &args) {
+                return invalid(name, &e);
+            }
+            let request = meta::call_request(args, cache);
+            match view.entry(&request.operation) {
+                Some(e) if e.op.is_some() => {}
+                _ => {
+                    let mut r = output::error_result(meta::unknown_operation(&request.operation));
+                    output::escape_text_controls(&mut r);
+                    return r;
+                }
+            }
+            (request.operation, request.arguments, Gate::Access)
+        } else {
+            (name.to_string(), args, Gate::Listed)
+        };
+        let view = self.view_for_call(&name, &args).await;
+        match view.entry(&name) {
+            Some(entry) => self.run(view, entry, args, progress, gate).await,
+            None => output::error_result(format!("{name} has no implementation")),
+        }
     }
 
     /// Runs one call; the text content of whatever it returns has its terminal control
@@ -395,9 +437,10 @@ impl VtServer {
         entry: &Entry,
         args: Map<String, Value>,
         progress: Progress,
+        gate: Gate,
     ) -> CallToolResult {
         // Boxed: a composite tool's future is large, and debug builds copy it on the stack.
-        let mut result = Box::pin(self.run_unescaped(view, entry, args, progress)).await;
+        let mut result = Box::pin(self.run_unescaped(view, entry, args, progress, gate)).await;
         output::escape_text_controls(&mut result);
         result
     }
@@ -408,10 +451,15 @@ impl VtServer {
         entry: &Entry,
         mut args: Map<String, Value>,
         progress: Progress,
+        gate: Gate,
     ) -> CallToolResult {
         let name = entry.name();
-        if let Some(why) = &entry.hidden {
-            return output::error_result(format!("{why}. Nothing was sent to VirusTotal."));
+        let refusal = match gate {
+            Gate::Listed => entry.hidden.as_deref(),
+            Gate::Access => entry.refused.as_ref().map(|r| r.why.as_str()),
+        };
+        if let Some(why) = refusal {
+            return refused(why);
         }
         // `cache` is every tool's argument, read here rather than in each schema.
         let mode = match args.remove("cache") {
@@ -426,16 +474,15 @@ impl VtServer {
             },
         };
         if let Err(e) = validate::validate_args(entry.schema(), &args) {
-            return output::error_result(format!(
-                "{name}: invalid argument `{}`: {}. Nothing was sent to VirusTotal.",
-                e.argument, e.problem
-            ));
+            return invalid(name, &e);
         }
         let unlisted = validate::unlisted(entry.schema(), &args);
         if let Some(msg) = view.premium_only_value(entry, &args) {
             return output::error_result(msg);
         }
-        if !self.state.client.has_api_key() {
+        // Searching the operations needs no key.
+        let local = entry.operations_tool.is_some();
+        if !local && !self.state.client.has_api_key() {
             return output::error_result(format!(
                 "{name}: no VirusTotal API key is configured. Set VT_API_KEY (or VIRUSTOTAL_API_KEY, or VT_API_KEY_FILE with a path to a file holding the key) in the MCP server's environment and restart it. Nothing was sent."
             ));
@@ -457,7 +504,13 @@ impl VtServer {
                     let outcome = c.run(&ctx, args).await;
                     output::outcome_result(c.name, outcome, self.state.budget_chars)
                 }
-                (None, None) => output::error_result(format!("{name} has no implementation")),
+                (None, None) => match entry.operations_tool.map(|m| m.kind) {
+                    Some(meta::Kind::Find) => output::json_result(
+                        meta::find(&args, |op| view.entry(op)),
+                        self.state.budget_chars,
+                    ),
+                    _ => output::error_result(format!("{name} has no implementation")),
+                },
             }
         };
         let (mut result, usage) =
@@ -548,6 +601,42 @@ impl VtServer {
             Err(e) => output::error_result(output::describe_error(op.id, &e)),
         }
     }
+}
+
+/// How long a client may keep a `tools/list` answer (MCP 2026-07-28 `ttlMs`, SEP-2549: "how
+/// long the client MAY consider the result fresh"; rmcp fills in 0, "immediately stale", when a
+/// handler sets nothing).
+///
+/// The list is fixed for the life of the process once the key's tier is known: it depends only
+/// on the flags and, with `--tier auto`, on detection, which ends once. While detection runs
+/// the list may grow at any moment, so it is 0 then (sessions that can hear it also get
+/// `notifications/tools/list_changed`, which makes rmcp's client and others drop the cached
+/// list whatever its ttl). After that an hour, not "forever": a client that keeps lists across
+/// reconnects would otherwise hold on to the list of a server since restarted with other flags.
+fn tools_list_ttl_ms(tier: &TierStatus) -> u64 {
+    if tier.is_detecting() { 0 } else { 3_600_000 }
+}
+
+/// Which refusal a call is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// The tool's own: it must be listed in this session (toolsets, tier, permissions).
+    Listed,
+    /// `call_operation`'s: the key's tier and the granted permissions, whatever the toolsets.
+    Access,
+}
+
+/// The error result of a call the session does not allow.
+fn refused(why: &str) -> CallToolResult {
+    output::error_result(format!("{why}. Nothing was sent to VirusTotal."))
+}
+
+/// The error result of an argument that failed validation.
+fn invalid(name: &str, e: &validate::Invalid) -> CallToolResult {
+    output::error_result(format!(
+        "{name}: invalid argument `{}`: {}. Nothing was sent to VirusTotal.",
+        e.argument, e.problem
+    ))
 }
 
 /// Runs one call's work: waits for a quota slot, a retry or an analysis become progress
@@ -696,6 +785,12 @@ fn instructions(sel: &Selection, tier: &TierStatus) -> String {
     s.push_str("\nZero detections does not prove a file, URL, domain or IP is safe; it may be new or unseen.");
     s.push_str("\nRelationship enums list the names vtmcp knows; a newer name VirusTotal added (lower-case letters, digits, _) is accepted too.");
     s.push_str("\nEvery tool takes an optional `cache` argument: \"use\" (default: a fresh cached answer costs no quota), \"refresh\" (ask VirusTotal again) or \"only\" (cached answers only, no request). Results say when they came from the cache and how old they are.");
+    if catalog::hidden_reason(&meta::OPERATIONS_TOOLS[0].meta(), sel).is_none() {
+        s.push_str(&format!(
+            "\nEvery VirusTotal API operation, listed as a tool or not, is two calls away: find_operations finds it by task, call_operation runs it. Toolsets to narrow find_operations to: {}.",
+            meta::spec_toolsets().join(", ")
+        ));
+    }
     if !sel.tiers.contains(&crate::access::Tier::PREMIUM) {
         s.push_str("\nA public key allows 4 requests per minute and 500 per day: prefer one report over many small calls.");
     }
@@ -733,7 +828,9 @@ impl ServerHandler for VtServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.view().listed.clone()))
+        let view = self.view();
+        Ok(ListToolsResult::with_all_items(view.listed.clone())
+            .with_ttl_ms(tools_list_ttl_ms(&view.tier)))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -757,13 +854,7 @@ impl ServerHandler for VtServer {
             Some(token) => Progress::new(output::progress_sink(context.peer.clone(), token)),
             None => Progress::default(),
         };
-        let work = async {
-            let view = self.view_for_call(name, &args).await;
-            match view.entry(name) {
-                Some(entry) => self.run(view, entry, args, progress).await,
-                None => output::error_result(format!("{name} has no implementation")),
-            }
-        };
+        let work = self.dispatch(name, args, progress);
         tokio::select! {
             r = work => Ok(r.into()),
             _ = context.ct.cancelled() => Ok(output::error_result(format!("{name} was cancelled; its request to VirusTotal was abandoned")).into()),

@@ -298,7 +298,7 @@ pub struct ReportArgs<O> {
     /// Relationships to show (default: a useful set for the key).
     #[schemars(length(max = 10))]
     pub relationships: Option<Vec<String>>,
-    /// summary: one request; full: also the related objects' verdicts (more requests). Default: summary for a public key, full for premium.
+    /// full adds related objects' verdicts, one request per relationship. Default: full for premium, else summary (one request).
     pub depth: Option<Depth>,
     #[serde(default)]
     pub format: ExportFormat,

@@ -8,6 +8,7 @@ mod findings;
 mod hardening;
 mod http_sessions;
 mod mcp;
+mod meta_tools;
 mod network;
 mod operations;
 mod props;

@@ -4,10 +4,12 @@
 //! per tool in `tests/snapshots/tools/`).
 
 // The MCP helpers live in `crate::support::mcp`; other test files import them from here.
-pub use crate::support::mcp::{all_tiers, call, config, connect, everything, sha256_hex, text};
+pub use crate::support::mcp::{
+    all_tiers, call, config, connect, everything, mount_sample_answer, sha256_hex, text,
+};
 
 use crate::support::snapshots::{assert_dir, pretty_json};
-use crate::support::{TEST_KEY, json_response_schema, mock_vt, sample_call, sample_instance};
+use crate::support::{TEST_KEY, mock_vt};
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +54,13 @@ async fn tools_list_follows_toolsets_tiers_and_permissions() {
             vtmcp::reports::COMPOSITES
                 .iter()
                 .map(|c| ("reports", c.tier.as_str(), c.permission.as_str())),
+        )
+        // find_operations and call_operation: in `default`, for every key (each call of
+        // call_operation is checked against the operation it runs).
+        .chain(
+            vtmcp::config::OPERATIONS_TOOLS
+                .iter()
+                .map(|_| ("default", "public", "read")),
         )
         .collect();
     let count =
@@ -113,21 +122,7 @@ async fn every_generated_tool_calls_virustotal_through_mcp() {
     let mut failures = vec![];
     let mut called = 0;
     for op in OPERATIONS.iter().filter(|o| o.excluded.is_none()) {
-        server.reset().await;
-        crate::support::install_catch_all(&server).await;
-        let (args, path, _) = sample_call(op, upload.path());
-        let template = match op.response {
-            ResponseKind::Empty => ResponseTemplate::new(200),
-            ResponseKind::Json => ResponseTemplate::new(200)
-                .set_body_json(sample_instance(json_response_schema(op.id), 0)),
-            ResponseKind::Bytes => ResponseTemplate::new(200)
-                .set_body_raw(b"binary-body".to_vec(), "application/octet-stream"),
-        };
-        Mock::given(matchers::method(op.method))
-            .and(matchers::path(path.clone()))
-            .respond_with(template)
-            .mount(&server)
-            .await;
+        let (args, path) = mount_sample_answer(&server, op, upload.path()).await;
         let r = call(&client, op.id, Value::Object(args)).await;
         called += 1;
         let sent = server.received_requests().await.unwrap();
@@ -470,6 +465,11 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
                 );
                 assert_eq!(a.destructive_hint, Some(op.method == "DELETE"), "{name}");
             }
+            // `call_operation` runs writes in a session that allows them (this one does).
+            None if name == "call_operation" => {
+                assert_eq!(a.read_only_hint, Some(false), "{name}");
+                assert_eq!(a.destructive_hint, Some(true), "{name}");
+            }
             None => assert_eq!(
                 a.read_only_hint,
                 Some(m.permission == vtmcp::access::Permission::Read),
@@ -513,6 +513,10 @@ async fn tool_snapshot_is_current_and_every_tool_keeps_the_invariants() {
     ))
     .unwrap();
     let default: Vec<_> = default.listed_tools().iter().collect();
+    // Every operation is two calls away from the default toolset.
+    for name in ["find_operations", "call_operation"] {
+        assert!(default.iter().any(|t| t.name == name), "{name} not listed");
+    }
     assert!(
         tokens(&default) <= 3_000,
         "default toolset: {} tokens",

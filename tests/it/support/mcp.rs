@@ -65,6 +65,40 @@ pub fn text(r: &CallToolResult) -> String {
         .join("\n")
 }
 
+/// Mounts on `server` (reset, with its catch-all) the answer VirusTotal would give to the sample
+/// call of `op` (a sample of its JSON response schema, `binary-body` bytes, or an empty 200),
+/// and returns that call's arguments and the path it must request. Shared by the tests that
+/// call every operation (through its own tool, and through `call_operation`).
+pub async fn mount_sample_answer(
+    server: &wiremock::MockServer,
+    op: &vtmcp::ops::OperationMeta,
+    upload: &std::path::Path,
+) -> (serde_json::Map<String, Value>, String) {
+    use vtmcp::ops::ResponseKind;
+    use wiremock::{Mock, ResponseTemplate, matchers};
+    server.reset().await;
+    super::install_catch_all(server).await;
+    let (args, path, _) = super::sample_call(op, upload);
+    let template = match op.response {
+        ResponseKind::Empty => ResponseTemplate::new(200),
+        ResponseKind::Json => ResponseTemplate::new(200).set_body_json(super::sample_instance(
+            super::json_response_schema(op.id),
+            0,
+        )),
+        ResponseKind::Bytes => ResponseTemplate::new(200)
+            .set_body_raw(BINARY_BODY.to_vec(), "application/octet-stream"),
+    };
+    Mock::given(matchers::method(op.method))
+        .and(matchers::path(path.clone()))
+        .respond_with(template)
+        .mount(server)
+        .await;
+    (args, path)
+}
+
+/// The bytes [`mount_sample_answer`] answers a binary operation with.
+pub const BINARY_BODY: &[u8] = b"binary-body";
+
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
