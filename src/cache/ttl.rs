@@ -37,11 +37,14 @@ pub enum TtlClass {
     NotFound,
     /// Cacheable operations that fit no other class. Default 1 h.
     Default,
+    /// What `--tier auto` learned about the key (its tiers, licences and allowances; never the
+    /// user object itself, which holds the key): not an operation's class. Default 24 h.
+    KeyProfile,
 }
 
 impl TtlClass {
     /// Every class, in the order of [`TtlTable`]'s display.
-    pub const ALL: [TtlClass; 11] = [
+    pub const ALL: [TtlClass; 12] = [
         TtlClass::File,
         TtlClass::Url,
         TtlClass::Domain,
@@ -53,6 +56,7 @@ impl TtlClass {
         TtlClass::Static,
         TtlClass::NotFound,
         TtlClass::Default,
+        TtlClass::KeyProfile,
     ];
 
     /// The name used in the spec and in `--cache-ttl` (`file`, `not_found`, …).
@@ -69,6 +73,7 @@ impl TtlClass {
             TtlClass::Static => "static",
             TtlClass::NotFound => "not_found",
             TtlClass::Default => "default",
+            TtlClass::KeyProfile => "key_profile",
         }
     }
 
@@ -80,6 +85,11 @@ impl TtlClass {
             Some("not_found") => Err(Error::Config(
                 "`x-vt-cache: not_found` is not an operation's class: 404 answers of every \
                  cacheable operation use it"
+                    .into(),
+            )),
+            Some("key_profile") => Err(Error::Config(
+                "`x-vt-cache: key_profile` is not an operation's class: it keeps what \
+                 `--tier auto` learned about the key"
                     .into(),
             )),
             Some(name) => name.parse().map(Some),
@@ -100,6 +110,7 @@ impl TtlClass {
             }
             TtlClass::Search => Ttl::For(Duration::from_secs(30 * 60)),
             TtlClass::Static => Ttl::For(Duration::from_secs(7 * 24 * HOUR)),
+            TtlClass::KeyProfile => Ttl::For(Duration::from_secs(24 * HOUR)),
         }
     }
 }

@@ -280,7 +280,7 @@ impl VtServer {
         let (Some(detection), Some(key)) = (&self.state.detection, &self.state.key) else {
             return;
         };
-        let outcome = tier::detect(&self.state.client, key, detection.timeout).await;
+        let outcome = tier::detect_or_recall(&self.state.client, key, detection.timeout).await;
         let start = &self.state.start;
         let mut selection = start.selection.clone();
         let status = match outcome {

@@ -9,7 +9,11 @@
 //! without privileges — is a [`TierStatus::Failed`] with a short reason: the public set stays,
 //! and the server says so.
 //!
-//! The user object is never stored or shown: it holds the key itself (`apikey`).
+//! The user object is never stored or shown: it holds the key itself (`apikey`). What was
+//! learned from it ([`KeyProfile`]: tiers, the privilege names, the allowances) is kept in the
+//! answer cache for a day (`key_profile` lifetime, `--cache-ttl key_profile=…`), under the
+//! key's salted namespace like every entry, so that a restart or another process on the same
+//! store does not ask again ([`detect_or_recall`]).
 
 use crate::access::Tier;
 use crate::client::Client;
@@ -135,6 +139,9 @@ pub struct KeyProfile {
     pub evidence: Vec<String>,
     /// Its request allowances.
     pub quotas: KeyQuotas,
+    /// How long ago it was learned, when it came from the cache rather than from VirusTotal
+    /// now.
+    pub remembered: Option<Duration>,
 }
 
 impl KeyProfile {
@@ -183,6 +190,7 @@ impl KeyProfile {
             }
         }
         Ok(KeyProfile {
+            remembered: None,
             tiers,
             evidence: evidence.into_iter().collect(),
             quotas: KeyQuotas {
@@ -192,6 +200,92 @@ impl KeyProfile {
             },
         })
     }
+}
+
+impl KeyProfile {
+    /// The profile as the cache keeps it: tier names, evidence, allowances.
+    fn to_json(&self) -> Value {
+        let allowance = |a: Option<Allowance>| {
+            a.map(|a| serde_json::json!({"allowed": a.allowed, "used": a.used}))
+        };
+        serde_json::json!({
+            "tiers": self.tiers.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "evidence": self.evidence,
+            "quotas": {"daily": allowance(self.quotas.daily), "hourly": allowance(self.quotas.hourly),
+                       "monthly": allowance(self.quotas.monthly)},
+        })
+    }
+
+    /// A profile the cache kept, learned `age` ago; `None` if it does not read as one (an
+    /// older layout, a tier this build does not know): then the key is asked again.
+    fn from_json(v: &Value, age: Duration) -> Option<KeyProfile> {
+        let mut tiers = BTreeSet::new();
+        for t in v.get("tiers")?.as_array()? {
+            tiers.insert(Tier::parse(t.as_str()?)?);
+        }
+        let evidence = v
+            .get("evidence")?
+            .as_array()?
+            .iter()
+            .map(|e| e.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        let allowance = |name: &str| -> Option<Allowance> {
+            let a = v.pointer(&format!("/quotas/{name}"))?;
+            Some(Allowance {
+                allowed: a.get("allowed")?.as_u64()?,
+                used: a.get("used")?.as_u64()?,
+            })
+        };
+        tiers.contains(&Tier::PUBLIC).then(|| KeyProfile {
+            tiers,
+            evidence,
+            quotas: KeyQuotas {
+                daily: allowance("daily"),
+                hourly: allowance("hourly"),
+                monthly: allowance("monthly"),
+            },
+            remembered: Some(age),
+        })
+    }
+}
+
+/// The cache entry of a key's profile (not a VirusTotal path, so no answer can collide with it).
+const PROFILE_ENTRY: &str = "vtmcp:key-profile";
+
+/// The key's profile as the cache remembers it (learned less than a day ago, see the
+/// [module](self) docs), or else [`detect`], remembered for next time. Only a successful
+/// detection is kept.
+pub async fn detect_or_recall(
+    client: &Client,
+    key: &crate::ApiKey,
+    timeout: Duration,
+) -> Result<KeyProfile, String> {
+    let cache = client.cache();
+    let kept = cache.config().ttl.get(crate::cache::TtlClass::KeyProfile) != crate::cache::Ttl::Off;
+    if kept
+        && let Some(hit) = cache.get(key, PROFILE_ENTRY).await
+        && hit.status == 200
+        && let crate::cache::Origin::Cache { age } = hit.origin
+        && let Some(profile) = serde_json::from_slice::<Value>(&hit.body)
+            .ok()
+            .and_then(|v| KeyProfile::from_json(&v, age))
+    {
+        return Ok(profile);
+    }
+    let profile = detect(client, key, timeout).await?;
+    let answer = crate::cache::Answer {
+        status: 200,
+        body: profile.to_json().to_string().into(),
+    };
+    cache
+        .put(
+            key,
+            PROFILE_ENTRY,
+            crate::cache::TtlClass::KeyProfile,
+            &answer,
+        )
+        .await;
+    Ok(profile)
 }
 
 /// Where the session's tiers come from, and what is known.
@@ -244,8 +338,17 @@ impl TierStatus {
                 } else {
                     format!("privileges {}", p.evidence.join(", "))
                 };
+                let when = p
+                    .remembered
+                    .map(|age| {
+                        format!(
+                            ", remembered from {} ago",
+                            crate::client::policy::human(Duration::from_secs(age.as_secs()))
+                        )
+                    })
+                    .unwrap_or_default();
                 format!(
-                    "tier: {names} (detected from the key: {from}; quotas: {})",
+                    "tier: {names} (detected from the key{when}: {from}; quotas: {})",
                     p.quotas
                 )
             }

@@ -297,6 +297,60 @@ async fn a_premium_keys_tools_appear_after_list_changed_without_any_flag() {
 }
 
 #[tokio::test]
+async fn what_was_detected_is_remembered_for_a_day_in_the_cache() {
+    let upstream = Held::start(200, premium_user()).await;
+    upstream.release();
+    let dir = tempfile::tempdir().unwrap();
+    let cached = |ttl: Option<&str>| {
+        let mut cache = vtmcp::cache::CacheConfig::sqlite(dir.path().join("c.sqlite3"));
+        if let Some(t) = ttl {
+            cache.ttl = cache.ttl.with_overrides(t).unwrap();
+        }
+        VtServer::new(&Config {
+            cache,
+            ..auto(&upstream.base)
+        })
+        .unwrap()
+    };
+    // The first server asks VirusTotal and keeps what it learned.
+    let first = cached(None);
+    let TierStatus::Detected(learned) = settled(&first).await else {
+        panic!("{:?}", first.tier_status());
+    };
+    assert_eq!(learned.remembered, None);
+    assert_eq!(upstream.requests().len(), 1);
+    // A second (a restart, another process on the same file) asks nothing and lists the same.
+    let second = cached(None);
+    let TierStatus::Detected(recalled) = settled(&second).await else {
+        panic!("{:?}", second.tier_status());
+    };
+    assert_eq!(upstream.requests().len(), 1, "remembered, not asked again");
+    assert!(recalled.remembered.is_some());
+    assert_eq!(
+        (&recalled.tiers, &recalled.evidence, &recalled.quotas),
+        (&learned.tiers, &learned.evidence, &learned.quotas)
+    );
+    assert_eq!(names(second.listed_tools()), names(first.listed_tools()));
+    let line = second.tier_status().describe(second.tiers());
+    assert!(
+        line.contains("(detected from the key, remembered from ")
+            && line.contains(" ago: privileges downloads-tier-2"),
+        "{line}"
+    );
+    // The stored profile holds neither the key nor the user object.
+    let bytes = std::fs::read(dir.path().join("c.sqlite3")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains(TEST_KEY) && !text.contains("Ana"),
+        "the key or the user object was stored"
+    );
+    // With the profile's lifetime off, the key is asked again.
+    let third = cached(Some("key_profile=off"));
+    settled(&third).await;
+    assert_eq!(upstream.requests().len(), 2);
+}
+
+#[tokio::test]
 async fn a_call_to_a_premium_tool_during_detection_waits_for_it() {
     let upstream = Held::start(200, premium_user()).await;
     let server = VtServer::new(&auto(&upstream.base)).unwrap();
@@ -647,6 +701,8 @@ fn binary() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vtmcp"));
     cmd.env_clear()
         .env("VT_API_KEY", TEST_KEY)
+        // Not the user's cache file (`dirs` finds the home directory without HOME too).
+        .env("VTMCP_CACHE", "off")
         .env("RUST_LOG", "trace");
     cmd
 }
@@ -766,6 +822,7 @@ async fn the_binary_on_stdio_announces_the_larger_set() {
     cmd.env_clear()
         .env("VT_API_KEY", TEST_KEY)
         .env("VT_BASE_URL", &upstream.base)
+        .env("VTMCP_CACHE", "off")
         .env("VTMCP_TOOLSETS", TOOLSETS.join(","))
         .env("RUST_LOG", "trace");
     let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(cmd)
