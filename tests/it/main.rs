@@ -11,6 +11,7 @@ mod mcp;
 mod network;
 mod operations;
 mod props;
+mod redis;
 mod reports;
 mod roundtrip;
 mod spec;
