@@ -133,11 +133,13 @@ struct Flags {
     /// inspects TLS.
     #[arg(long, global = true, env = "VTMCP_CA_FILE")]
     ca_file: Option<PathBuf>,
-    /// Where answers are cached: `sqlite` (the file in the user's cache directory),
-    /// `sqlite:PATH`, or `off`. The file also holds the rate limiter's windows, shared by every
-    /// vtmcp process using it with the same key.
-    #[arg(long, global = true, env = "VTMCP_CACHE", default_value = "sqlite")]
-    cache: String,
+    /// Where answers are cached: `sqlite` (the file in the user's cache directory, the
+    /// default), `sqlite:PATH`, `redis://[user:pass@]host[:port][/db]` (a team's server), or
+    /// `off`. The store also holds the rate limiter's windows, shared by every vtmcp process
+    /// using it with the same key. Without --cache or VTMCP_CACHE, VTMCP_REDIS_URL is used.
+    // The value may hold a Redis password: never shown in --help.
+    #[arg(long, global = true, env = "VTMCP_CACHE", hide_env_values = true)]
+    cache: Option<String>,
     /// Lifetimes per class, e.g. `file=12h,url=1h,search=off` (classes: file, url, domain, ip,
     /// analysis, community, collection, search, static, not_found, default; `forever`, `off`).
     #[arg(long, global = true, env = "VTMCP_CACHE_TTL")]
@@ -239,11 +241,18 @@ fn build_config(f: &Flags) -> Result<Config, String> {
 }
 
 fn cache_config(f: &Flags) -> Result<vtmcp::cache::CacheConfig, vtmcp::Error> {
-    let mut c = match vtmcp::cache::CacheConfig::parse(&f.cache) {
+    // --cache, else VTMCP_CACHE (both read by clap), else VTMCP_REDIS_URL, else the file.
+    let spec = f
+        .cache
+        .clone()
+        .or_else(|| std::env::var("VTMCP_REDIS_URL").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "sqlite".to_string());
+    let mut c = match vtmcp::cache::CacheConfig::parse(&spec) {
         Ok(c) => c,
         // The default file needs a user cache directory; without one, run uncached rather
         // than refuse to start.
-        Err(e) if f.cache == "sqlite" && vtmcp::cache::CacheConfig::default_path().is_none() => {
+        Err(e) if spec == "sqlite" && vtmcp::cache::CacheConfig::default_path().is_none() => {
             tracing::warn!("answers are not cached: {e}");
             vtmcp::cache::CacheConfig::off()
         }
@@ -259,7 +268,8 @@ fn cache_config(f: &Flags) -> Result<vtmcp::cache::CacheConfig, vtmcp::Error> {
 /// `vtmcp cache stats|clear|path`.
 fn cache_command(config: &Config, action: CacheAction) -> Result<(), String> {
     let cache = vtmcp::cache::Cache::new(config.cache.clone());
-    let Some(path) = cache.path().map(|p| p.display().to_string()) else {
+    // The file, or the Redis server with its password redacted.
+    let Some(path) = cache.location() else {
         return Err("the cache is off (--cache off); nothing to show".into());
     };
     if action == CacheAction::Path {

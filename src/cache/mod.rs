@@ -2,22 +2,26 @@
 //! whose content does not depend on who asks (files, URLs, domains, IPs, analyses, ATT&CK, …;
 //! which operations, and for how long, is decided in the spec with `x-vt-cache`, see
 //! [`TtlClass`]) are kept in an SQLite file in the user's cache directory, so that a second
-//! look at the same object spends no quota, across processes and restarts.
+//! look at the same object spends no quota, across processes and restarts; or, for a team, on
+//! a Redis server ([`redis`]) that N instances on N machines share.
 //!
-//! * [`CacheConfig`]: where the file is (`--cache sqlite[:PATH]` / `off`), the lifetimes
-//!   ([`TtlTable`], `--cache-ttl`) and the size bound.
+//! * [`CacheConfig`]: where answers are kept (`--cache sqlite[:PATH]` / `redis://…` / `off`),
+//!   the lifetimes ([`TtlTable`], `--cache-ttl`) and the size bound.
 //! * [`Cache`]: the async front, cheap to clone. It opens nothing until first used (start-up
 //!   stays fast), runs SQLite on tokio's blocking pool, and joins concurrent identical requests
 //!   into one upstream request ([`Cache::get_or_fetch`]).
-//! * [`SqliteStore`] (in [`sqlite`]): the blocking store; also the [`SharedWindows`] of the
-//!   rate limiter ([`Cache::shared_windows`], [`quota`]), so every process on the machine using
-//!   one key spends one budget.
+//! * [`Store`] (in [`store`]): the blocking backend, also the [`SharedWindows`] of the rate
+//!   limiter ([`Cache::shared_windows`]), so every process using the store and one key spends
+//!   one budget: [`SqliteStore`] (in [`sqlite`], windows in [`quota`]) for one machine,
+//!   [`RedisStore`] (in [`redis`]) for a team.
 //! * [`Namespace`], [`request_key`] (in [`key`]): entries are keyed by a salted hash of the API
 //!   key (the key itself is never stored; two keys never share an entry) and by the request's
 //!   method, path and sorted query.
 //!
-//! A file that cannot be used is reported once and bypassed (see [`sqlite`]): the cache then
-//! answers "not cached" and stores nothing, and calls go upstream as without a cache.
+//! A file that cannot be used is reported once and bypassed (see [`sqlite`]), as is a Redis
+//! server while it cannot be reached (see [`redis`]): the cache then answers "not cached" and
+//! stores nothing, calls go upstream as without a cache, and their results say so
+//! ([`Usage::unavailable`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), vtmcp::Error> {
@@ -39,13 +43,17 @@
 
 pub mod key;
 pub mod quota;
+pub mod redis;
 pub mod scope;
 pub mod sqlite;
+pub mod store;
 pub mod ttl;
 
 pub use key::{Namespace, request_key};
+pub use redis::{RedisStore, RedisUrl};
 pub use scope::{CacheMode, Usage};
 pub use sqlite::{CacheStats, Entry, SqliteStore, StoreError};
+pub use store::Store;
 pub use ttl::{Ttl, TtlClass, TtlTable};
 
 use crate::Error;
@@ -69,13 +77,28 @@ pub enum CacheLocation {
     Off,
     /// An SQLite file.
     Sqlite(PathBuf),
+    /// A Redis server (its password never shown by `Debug`).
+    Redis(RedisUrl),
 }
 
 impl CacheLocation {
-    /// Reads a `--cache` / `VTMCP_CACHE` value: `off`, `sqlite` (the default file,
-    /// [`CacheConfig::default_path`]) or `sqlite:PATH`.
+    /// Reads a `--cache` / `VTMCP_CACHE` / `VTMCP_REDIS_URL` value: `off`, `sqlite` (the
+    /// default file, [`CacheConfig::default_path`]), `sqlite:PATH` or
+    /// `redis://[user:pass@]host[:port][/db]` ([`RedisUrl::parse`]). Errors never quote a
+    /// Redis URL (it may hold a password).
     pub fn parse(spec: &str) -> Result<Self, Error> {
         let spec = spec.trim();
+        let lower = spec.to_ascii_lowercase();
+        if lower.starts_with("redis://") || lower.starts_with("rediss://") {
+            return RedisUrl::parse(spec).map(CacheLocation::Redis);
+        }
+        if lower.starts_with("redis") {
+            return Err(Error::Config(
+                "--cache: a Redis server is given as redis://[user:pass@]host[:port][/db] \
+                 (the value is not shown: it may hold a password)"
+                    .into(),
+            ));
+        }
         let (scheme, rest) = match spec.split_once(':') {
             Some((s, r)) => (s, Some(r)),
             None => (spec, None),
@@ -86,7 +109,7 @@ impl CacheLocation {
             ("sqlite", Some(path)) if path.trim().is_empty() => Self::default_sqlite(),
             ("sqlite", Some(path)) => Ok(CacheLocation::Sqlite(PathBuf::from(path))),
             _ => Err(Error::Config(format!(
-                "--cache is `sqlite`, `sqlite:PATH` or `off`, not {:?}",
+                "--cache is `sqlite`, `sqlite:PATH`, `redis://HOST:PORT` or `off`, not {:?}",
                 crate::error::truncate(spec, 80)
             ))),
         }
@@ -165,6 +188,14 @@ impl CacheConfig {
             ..CacheConfig::off()
         }
     }
+
+    /// A cache on the Redis server `url`, with the default lifetimes and size bound.
+    pub fn redis(url: RedisUrl) -> Self {
+        CacheConfig {
+            location: CacheLocation::Redis(url),
+            ..CacheConfig::off()
+        }
+    }
 }
 
 /// An answer as the caller got it from VirusTotal: HTTP status and body.
@@ -211,7 +242,7 @@ pub struct Cache {
 
 struct Inner {
     config: CacheConfig,
-    store: Option<Arc<SqliteStore>>,
+    store: Option<Arc<dyn Store>>,
     /// Requests in flight, by (namespace under `flight_salt`, request key, refresh).
     flights: Mutex<HashMap<FlightKey, watch::Receiver<Option<Lookup>>>>,
     /// A per-process salt for the in-flight table, which needs no store.
@@ -248,11 +279,13 @@ impl Drop for Flight<'_> {
 }
 
 impl Cache {
-    /// A cache as `config` says. Touches no file: the store opens on first use.
+    /// A cache as `config` says. Touches no file and connects to nothing: the store opens on
+    /// first use.
     pub fn new(config: CacheConfig) -> Self {
-        let store = match &config.location {
+        let store: Option<Arc<dyn Store>> = match &config.location {
             CacheLocation::Off => None,
             CacheLocation::Sqlite(path) => Some(Arc::new(SqliteStore::new(path.clone()))),
+            CacheLocation::Redis(url) => Some(Arc::new(RedisStore::new(url.clone()))),
         };
         let mut flight_salt = [0u8; 32];
         if getrandom::fill(&mut flight_salt).is_err() {
@@ -279,29 +312,43 @@ impl Cache {
         &self.inner.config
     }
 
-    /// Whether answers are kept anywhere (a file configured; it may still turn out unusable,
-    /// see [`problem`](Self::problem)).
+    /// Whether answers are kept anywhere (a file or a server configured; it may still turn out
+    /// unusable, see [`problem`](Self::problem)).
     pub fn is_enabled(&self) -> bool {
         self.inner.store.is_some()
     }
 
-    /// The file, when there is one.
+    /// The file, when the store is one.
     pub fn path(&self) -> Option<&Path> {
-        self.inner.store.as_deref().map(SqliteStore::path)
+        self.inner.store.as_deref().and_then(|s| s.path())
     }
 
-    /// Why the file is bypassed, once it is (logged once as a warning too).
+    /// Where answers are kept, for people (`vtmcp cache path`): the file's path, or the Redis
+    /// server's URL with its password redacted. `None` when the cache is off.
+    pub fn location(&self) -> Option<String> {
+        match &self.inner.config.location {
+            CacheLocation::Off => None,
+            CacheLocation::Sqlite(path) => Some(path.display().to_string()),
+            CacheLocation::Redis(url) => Some(url.to_string()),
+        }
+    }
+
+    /// Why the store is bypassed: for good for a broken file, while it lasts for a Redis
+    /// server that cannot be reached (logged once as a warning too).
     pub fn problem(&self) -> Option<String> {
-        self.inner
-            .store
-            .as_deref()
-            .and_then(SqliteStore::problem)
-            .map(str::to_string)
+        self.inner.store.as_deref().and_then(|s| s.problem())
+    }
+
+    /// Tells the current call ([`scope`]) that the store is not used, when it is not.
+    fn note_problem(&self) {
+        if let Some(problem) = self.problem() {
+            scope::record_unavailable(problem);
+        }
     }
 
     /// The store as the rate limiter's shared windows
     /// ([`ClientBuilder::shared_quota`](crate::ClientBuilder::shared_quota)), when there is a
-    /// file. It is the same store (one connection per process), opened on first use.
+    /// store. It is the same store (one connection or pool per process), opened on first use.
     pub fn shared_windows(&self) -> Option<Arc<dyn SharedWindows>> {
         self.inner
             .store
@@ -313,10 +360,10 @@ impl Cache {
     /// failed.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&SqliteStore) -> T + Send + 'static,
+        f: impl FnOnce(&dyn Store) -> T + Send + 'static,
     ) -> Option<T> {
         let store = self.inner.store.clone()?;
-        tokio::task::spawn_blocking(move || f(&store)).await.ok()
+        tokio::task::spawn_blocking(move || f(&*store)).await.ok()
     }
 
     /// The answer cached for `request` (a [`request_key`]) under `key`, if one is and has not
@@ -324,13 +371,19 @@ impl Cache {
     pub async fn get(&self, key: &ApiKey, request: &str) -> Option<Lookup> {
         let key = key.clone();
         let request = request.to_string();
-        let entry = self
+        let read = self
             .blocking(move |store| {
                 let ns = store.namespace(&key)?;
                 store.get(&ns, &request, SystemTime::now())
             })
-            .await?
-            .ok()??;
+            .await?;
+        let entry = match read {
+            Ok(entry) => entry?,
+            Err(_) => {
+                self.note_problem();
+                return None;
+            }
+        };
         Some(Lookup {
             status: entry.status,
             origin: Origin::Cache {
@@ -365,13 +418,19 @@ impl Cache {
             expires_at,
         };
         let max_bytes = self.inner.config.max_bytes;
-        self.blocking(move |store| {
-            let ns = store.namespace(&key)?;
-            store.put(&ns, &request, &entry, max_bytes)
-        })
-        .await
-        .and_then(Result::ok)
-        .unwrap_or(false)
+        let stored = self
+            .blocking(move |store| {
+                let ns = store.namespace(&key)?;
+                store.put(&ns, &request, &entry, max_bytes)
+            })
+            .await;
+        match stored {
+            Some(Ok(stored)) => stored,
+            _ => {
+                self.note_problem();
+                false
+            }
+        }
     }
 
     /// The cached answer for `request` under `key`, or else `fetch`'s, stored if its class
@@ -551,7 +610,21 @@ mod tests {
                 CacheLocation::Sqlite(default)
             );
         }
-        for bad in ["redis://localhost", "sqlit", "off:x", ""] {
+        match CacheLocation::parse("redis://:hunter2-password@10.0.0.5:6380/1").unwrap() {
+            CacheLocation::Redis(url) => {
+                assert_eq!((url.host(), url.port(), url.db()), ("10.0.0.5", 6380, 1));
+                assert!(!format!("{:?}", CacheConfig::redis(url)).contains("hunter2"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in ["redis:/x:secret-pass@h", "redis", "rediss:x"] {
+            let e = CacheLocation::parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("redis://") && !e.contains("secret"),
+                "{bad}: {e}"
+            );
+        }
+        for bad in ["sqlit", "off:x", ""] {
             let e = CacheLocation::parse(bad).unwrap_err().to_string();
             assert!(e.contains("sqlite:PATH"), "{bad}: {e}");
         }

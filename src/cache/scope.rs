@@ -44,6 +44,9 @@ pub struct Usage {
     pub oldest: Option<Duration>,
     /// Answers fetched from VirusTotal (by this call, or by an identical one it waited for).
     pub fetched: u32,
+    /// Why the cache could not be used during the call (a broken file, an unreachable Redis
+    /// server): its answers were fetched and not stored.
+    pub unavailable: Option<String>,
 }
 
 struct Scope {
@@ -90,6 +93,18 @@ pub fn record(origin: Origin) {
     });
 }
 
+/// Records that the cache's store could not be used during the current call, and why (the
+/// first reason is kept; nothing outside a scope).
+pub fn record_unavailable(problem: String) {
+    let _ = SCOPE.try_with(|s| {
+        if let Ok(mut u) = s.usage.lock()
+            && u.unavailable.is_none()
+        {
+            u.unavailable = Some(problem);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +135,8 @@ mod tests {
             Usage {
                 hits: 2,
                 oldest: Some(Duration::from_secs(50)),
-                fetched: 1
+                fetched: 1,
+                unavailable: None,
             }
         );
         assert_eq!(CacheMode::parse("refresh"), Some(CacheMode::Refresh));

@@ -118,15 +118,15 @@ impl Entry {
 /// What the store holds ([`Cache::stats`](super::Cache::stats)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheStats {
-    /// The file.
-    pub path: PathBuf,
-    /// Answers stored (expired ones included until they are removed).
+    /// Where: the file's path, or the Redis server (its password never shown).
+    pub location: String,
+    /// Answers stored (SQLite: expired ones included until they are removed).
     pub entries: u64,
-    /// Bytes the answers take (bodies, keys and a per-row estimate), which the size bound
-    /// limits; the file can be larger (free pages, the WAL).
+    /// Bytes the answers take (SQLite: bodies, keys and a per-row estimate, which the size
+    /// bound limits; Redis: the stored values and their keys).
     pub bytes: u64,
-    /// The file's size on disk, with its WAL.
-    pub file_bytes: u64,
+    /// The file's size on disk, with its WAL (`None` for Redis).
+    pub file_bytes: Option<u64>,
     /// When the oldest answer was stored.
     pub oldest: Option<SystemTime>,
 }
@@ -134,14 +134,27 @@ pub struct CacheStats {
 /// For people (`vtmcp cache stats`).
 impl std::fmt::Display for CacheStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "file:    {}", self.path.display())?;
-        writeln!(f, "answers: {}", self.entries)?;
-        writeln!(
-            f,
-            "size:    {:.1} MiB of answers ({:.1} MiB on disk)",
-            self.bytes as f64 / 1048576.0,
-            self.file_bytes as f64 / 1048576.0
-        )?;
+        match self.file_bytes {
+            Some(on_disk) => {
+                writeln!(f, "file:    {}", self.location)?;
+                writeln!(f, "answers: {}", self.entries)?;
+                writeln!(
+                    f,
+                    "size:    {:.1} MiB of answers ({:.1} MiB on disk)",
+                    self.bytes as f64 / 1048576.0,
+                    on_disk as f64 / 1048576.0
+                )?;
+            }
+            None => {
+                writeln!(f, "server:  {}", self.location)?;
+                writeln!(f, "answers: {}", self.entries)?;
+                writeln!(
+                    f,
+                    "size:    {:.1} MiB of answers",
+                    self.bytes as f64 / 1048576.0
+                )?;
+            }
+        }
         match self
             .oldest
             .and_then(|t| SystemTime::now().duration_since(t).ok())
@@ -408,10 +421,10 @@ impl SqliteStore {
             .map(|m| m.len())
             .sum();
         Ok(CacheStats {
-            path: self.path.clone(),
+            location: self.path.display().to_string(),
             entries: entries.max(0) as u64,
             bytes: bytes.max(0) as u64,
-            file_bytes,
+            file_bytes: Some(file_bytes),
             oldest: oldest.map(from_ms),
         })
     }
@@ -591,6 +604,38 @@ pub(crate) fn from_ms(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
+impl super::store::Store for SqliteStore {
+    fn get(&self, ns: &Namespace, key: &str, now: SystemTime) -> Result<Option<Entry>, StoreError> {
+        SqliteStore::get(self, ns, key, now)
+    }
+
+    fn put(
+        &self,
+        ns: &Namespace,
+        key: &str,
+        entry: &Entry,
+        max_bytes: u64,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::put(self, ns, key, entry, max_bytes)
+    }
+
+    fn stats(&self) -> Result<CacheStats, StoreError> {
+        SqliteStore::stats(self)
+    }
+
+    fn clear(&self) -> Result<u64, StoreError> {
+        SqliteStore::clear(self)
+    }
+
+    fn problem(&self) -> Option<String> {
+        SqliteStore::problem(self).map(str::to_string)
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(SqliteStore::path(self))
+    }
+}
+
 impl Open {
     /// The connection, for the quota windows.
     pub(crate) fn conn(&mut self) -> &mut Connection {
@@ -685,7 +730,7 @@ mod tests {
         let s = store.stats().unwrap();
         assert_eq!(s.entries, 2);
         assert_eq!(s.oldest, Some(t(0)));
-        assert!(s.file_bytes > 0);
+        assert!(s.file_bytes.unwrap() > 0);
     }
 
     #[test]

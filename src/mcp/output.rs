@@ -290,7 +290,20 @@ pub fn add_notes(r: &mut CallToolResult, notes: &[String], structured_notes: boo
 
 /// Says where a result's answers came from when any came from vtmcp's cache: a line of text,
 /// and `_vtmcp.cache` in the structured content (`{"from_cache", "fetched", "oldest_age_seconds"}`).
+/// When the cache could not be used (an unreachable Redis server, a broken file), says that
+/// instead (`_vtmcp.cache.unavailable`).
 pub fn add_cache_usage(r: &mut CallToolResult, usage: &crate::cache::Usage) {
+    if let Some(problem) = &usage.unavailable {
+        r.content.push(ContentBlock::text(format!(
+            "Cache: not available for this call, so nothing was cached: {problem}."
+        )));
+        if let Some(Value::Object(m)) = r.structured_content.as_mut() {
+            let meta = m.entry("_vtmcp").or_insert_with(|| json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.insert("cache".into(), json!({"unavailable": problem}));
+            }
+        }
+    }
     if usage.hits == 0 {
         return;
     }

@@ -335,8 +335,14 @@ async fn nothing_is_opened_before_first_use_and_the_cli_helpers_work() {
         );
     }
     let stats = cache.stats().await.unwrap();
-    assert_eq!((stats.entries, stats.path.as_path()), (3, file.as_path()));
-    assert!(stats.bytes >= 3000 && stats.file_bytes > 0, "{stats:?}");
+    assert_eq!(
+        (stats.entries, stats.location.as_str()),
+        (3, file.display().to_string().as_str())
+    );
+    assert!(
+        stats.bytes >= 3000 && stats.file_bytes.is_some_and(|b| b > 0),
+        "{stats:?}"
+    );
     assert!(stats.oldest.unwrap() <= SystemTime::now());
     assert_eq!(cache.clear().await.unwrap(), 3);
     assert_eq!(cache.stats().await.unwrap().entries, 0);
@@ -935,6 +941,11 @@ fn child_quota(file: &Path) {
 
 /// A server on `server` whose cache is an SQLite file in `dir`.
 fn cached_config(server: &MockServer, dir: &Path) -> vtmcp::config::Config {
+    config_with(server, CacheConfig::sqlite(dir.join("cache.sqlite3")))
+}
+
+/// A server on `server` with the cache `cache` (either backend).
+pub(crate) fn config_with(server: &MockServer, cache: CacheConfig) -> vtmcp::config::Config {
     let mut c = crate::mcp::config(
         &server.uri(),
         &["default", "files", "users"],
@@ -942,12 +953,12 @@ fn cached_config(server: &MockServer, dir: &Path) -> vtmcp::config::Config {
         false,
         false,
     );
-    c.cache = CacheConfig::sqlite(dir.join("cache.sqlite3"));
+    c.cache = cache;
     c
 }
 
 /// Upstream requests to `path` the mock has seen.
-async fn requests_to(server: &MockServer, p: &str) -> usize {
+pub(crate) async fn requests_to(server: &MockServer, p: &str) -> usize {
     server
         .received_requests()
         .await
@@ -957,9 +968,9 @@ async fn requests_to(server: &MockServer, p: &str) -> usize {
         .count()
 }
 
-const HASH: &str = "44d88612fea8a8f36de82e1278abb02f";
+pub(crate) const HASH: &str = "44d88612fea8a8f36de82e1278abb02f";
 
-async fn mount_file(server: &MockServer) {
+pub(crate) async fn mount_file(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path(format!("/files/{HASH}")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
@@ -972,10 +983,18 @@ async fn mount_file(server: &MockServer) {
 
 #[tokio::test]
 async fn a_repeated_report_is_answered_from_the_cache_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.sqlite3");
+    a_repeated_report_is_cached_on(CacheConfig::sqlite(file)).await;
+}
+
+/// A repeated report sends nothing and says it is cached; `refresh` sends exactly one request;
+/// a new server on the same store (a restart, another instance) still answers from it. Run
+/// on each backend (SQLite here, Redis in `redis.rs`).
+pub(crate) async fn a_repeated_report_is_cached_on(cache: CacheConfig) {
     let server = mock_vt().await;
     mount_file(&server).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    let client = crate::mcp::connect(&config_with(&server, cache.clone())).await;
     let file = format!("/files/{HASH}");
     let args = json!({"file_hash": HASH});
     let first = crate::mcp::call(&client, "get_file_report", args.clone()).await;
@@ -1020,9 +1039,9 @@ async fn a_repeated_report_is_answered_from_the_cache_and_says_so() {
         3,
         "refresh makes exactly one"
     );
-    // A new server process on the same file (a restart): still cached.
+    // A new server process on the same store (a restart): still cached.
     drop(client);
-    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    let client = crate::mcp::connect(&config_with(&server, cache)).await;
     let mut only = args.clone();
     only["cache"] = json!("only");
     let r = crate::mcp::call(&client, "get_file_report", only).await;
@@ -1033,10 +1052,15 @@ async fn a_repeated_report_is_answered_from_the_cache_and_says_so() {
 
 #[tokio::test]
 async fn cache_only_makes_no_request_and_says_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    cache_only_says_not_cached_on(CacheConfig::sqlite(dir.path().join("cache.sqlite3"))).await;
+}
+
+/// `cache: "only"` sends nothing and says "not cached" (on each backend).
+pub(crate) async fn cache_only_says_not_cached_on(cache: CacheConfig) {
     let server = mock_vt().await;
     mount_file(&server).await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = crate::mcp::connect(&cached_config(&server, dir.path())).await;
+    let client = crate::mcp::connect(&config_with(&server, cache)).await;
     let r = crate::mcp::call(
         &client,
         "get_file_report",

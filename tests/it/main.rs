@@ -12,6 +12,7 @@ mod meta_tools;
 mod network;
 mod operations;
 mod props;
+mod redis;
 mod reports;
 mod roundtrip;
 mod scale;

@@ -5,10 +5,12 @@
 //! - [`mock`]: a mock VirusTotal that names the requests it did not expect, and a client for it;
 //! - [`skipping`]: skipping a test for want of something, or failing it in CI;
 //! - [`mcp`]: an MCP client on an in-process server (also re-exported as `crate::mcp::…`);
-//! - [`snapshots`]: committed snapshot files, checked or rewritten (`UPDATE_SNAPSHOTS=1`).
+//! - [`snapshots`]: committed snapshot files, checked or rewritten (`UPDATE_SNAPSHOTS=1`);
+//! - [`redis`]: a real `redis-server` on a free loopback port, or a skip without one.
 
 pub mod mcp;
 pub mod mock;
+pub mod redis;
 pub mod skipping;
 pub mod snapshots;
 pub mod spec;
