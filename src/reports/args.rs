@@ -277,6 +277,9 @@ pub struct ReportArgs<O> {
     pub depth: Option<Depth>,
     #[serde(default)]
     pub format: Format,
+    /// Defang URLs, domains and IPs in the markdown.
+    #[serde(default)]
+    pub defang: bool,
 }
 
 impl<O: Object> Arguments for ReportArgs<O> {
@@ -343,6 +346,9 @@ pub struct TriageArgs {
     pub text: Option<String>,
     #[serde(default)]
     pub format: Format,
+    /// Defang URLs, domains and IPs in the markdown.
+    #[serde(default)]
+    pub defang: bool,
 }
 
 impl Arguments for TriageArgs {}
@@ -358,6 +364,9 @@ pub struct ExtractArgs {
     pub text: String,
     #[serde(default)]
     pub format: Format,
+    /// Defang URLs, domains and IPs in the markdown.
+    #[serde(default)]
+    pub defang: bool,
 }
 
 impl Arguments for ExtractArgs {}

@@ -43,7 +43,7 @@ fn with_relationships(mut v: Value, rels: &[(&str, usize, bool)]) -> Value {
 
 const FILE_ID: &str = "a7f3c2d91e0b4c8f6a5d3e2f1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
 
-async fn mount_objects(server: &MockServer) {
+pub(crate) async fn mount_objects(server: &MockServer) {
     let file = with_relationships(
         fixture("file.json"),
         &[
@@ -100,7 +100,7 @@ async fn mount_objects(server: &MockServer) {
         .await;
 }
 
-const REPORTS: &[(&str, &str, &str, &str)] = &[
+pub(crate) const REPORTS: &[(&str, &str, &str, &str)] = &[
     ("get_file_report", "file_hash", FILE_ID, "file"),
     (
         "get_url_report",
