@@ -110,6 +110,9 @@ pub struct Config {
     /// `--cache-max-mb`). Off in `Config::default()`; the binary's default is the SQLite file in
     /// the user's cache directory.
     pub cache: crate::cache::CacheConfig,
+    /// Write the URLs, domains and IPs in markdown results defanged (`--defang`,
+    /// `VTMCP_DEFANG`); a call can ask for it with `defang: true` too.
+    pub defang: bool,
 }
 
 impl Default for Config {
@@ -129,6 +132,7 @@ impl Default for Config {
             max_sessions: DEFAULT_MAX_SESSIONS,
             ca_certificates: None,
             cache: crate::cache::CacheConfig::off(),
+            defang: false,
         }
     }
 }

@@ -30,12 +30,36 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run one tool as an MCP client's `tools/call` would (validation, tier and permission
+    /// checks, cache, output budget) and print its markdown, or its JSON with `--json`. Exit
+    /// status: 0 success, 1 an error result (message on stderr), 2 a usage error.
+    #[command(after_help = CALL_HELP)]
+    Call {
+        /// The tool (`vtmcp tools` lists those the flags enable).
+        tool: String,
+        /// Arguments: `key=value` (typed by the tool's schema; repeat for array items),
+        /// `key:=JSON` (raw JSON), or `-` to read a JSON object of arguments from stdin.
+        #[arg(value_name = "ARG")]
+        args: Vec<String>,
+        /// Read a JSON object of arguments from this file (pairs override its members).
+        #[arg(long, value_name = "FILE")]
+        args_file: Option<PathBuf>,
+        /// Print the structured result as JSON instead of the markdown.
+        #[arg(long)]
+        json: bool,
+    },
     /// The answer cache (`--cache`): `stats`, `clear` or `path`.
     Cache {
         #[arg(value_enum)]
         action: CacheAction,
     },
 }
+
+const CALL_HELP: &str = "Examples:
+  vtmcp call get_file_report file_hash=44d88612fea8a8f36de82e1278abb02f
+  vtmcp call get_domain_report domain=example.com relationships=resolutions depth=full
+  vtmcp call triage_iocs 'indicators:=[\"1.2.3.4\",\"example.com\"]' --json
+  echo '{\"ip\": \"8.8.8.8\"}' | vtmcp call get_ip_report -";
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum CacheAction {
@@ -147,6 +171,10 @@ struct Flags {
     /// The most the cached answers may take on disk, in MiB (oldest go first).
     #[arg(long, global = true, env = "VTMCP_CACHE_MAX_MB", default_value_t = 256)]
     cache_max_mb: u64,
+    /// Write the URLs, domains and IPs in markdown results defanged (`hxxps://evil[.]com`,
+    /// `1.2.3[.]4`) so chat clients do not link them; JSON stays exact.
+    #[arg(long, global = true, env = "VTMCP_DEFANG")]
+    defang: bool,
     /// Address for `--transport http`, e.g. 127.0.0.1:8765.
     #[arg(
         long,
@@ -185,6 +213,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Call {
+            tool,
+            args,
+            args_file,
+            json,
+        } => return call_command(&config, &tool, &args, args_file.as_deref(), json),
         Command::Tools { json } => print_tools(&config, json),
         Command::Cache { action } => cache_command(&config, action),
         Command::Serve => {
@@ -236,6 +270,7 @@ fn build_config(f: &Flags) -> Result<Config, String> {
         max_sessions: f.max_sessions.max(1),
         ca_certificates: config::ca_certificates(f.ca_file.as_deref())?,
         cache: cache_config(f).map_err(|e| e.to_string())?,
+        defang: f.defang,
         ..Config::default()
     })
 }
@@ -263,6 +298,76 @@ fn cache_config(f: &Flags) -> Result<vtmcp::cache::CacheConfig, vtmcp::Error> {
     }
     c.max_bytes = f.cache_max_mb.saturating_mul(1 << 20);
     Ok(c)
+}
+
+/// `vtmcp call TOOL ARG… [--args-file FILE] [--json]` ([`vtmcp::mcp::cli`]).
+fn call_command(
+    config: &Config,
+    tool: &str,
+    args: &[String],
+    args_file: Option<&std::path::Path>,
+    json: bool,
+) -> ExitCode {
+    use std::io::{Read, Write};
+    let printed = (|| {
+        let stdin = args.iter().any(|a| a == "-");
+        let pairs: Vec<String> = args.iter().filter(|a| *a != "-").cloned().collect();
+        let base = match (stdin, args_file) {
+            (true, Some(_)) => {
+                return vtmcp::mcp::cli::Printed::usage(
+                    "vtmcp call: give the JSON arguments either on stdin (-) or with --args-file, not both",
+                );
+            }
+            (true, None) => {
+                let mut text = String::new();
+                if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                    return vtmcp::mcp::cli::Printed::usage(format!("stdin: {e}"));
+                }
+                Some(vtmcp::mcp::cli::object_from(&text, "stdin"))
+            }
+            (false, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|text| {
+                        vtmcp::mcp::cli::object_from(&text, &path.display().to_string())
+                    }),
+            ),
+            (false, None) => None,
+        };
+        let base = match base.transpose() {
+            Ok(b) => b,
+            Err(e) => return vtmcp::mcp::cli::Printed::usage(e),
+        };
+        let server = match VtServer::new(config) {
+            Ok(s) => s,
+            Err(e) => return vtmcp::mcp::cli::Printed::usage(e.to_string()),
+        };
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return vtmcp::mcp::cli::Printed {
+                    stdout: String::new(),
+                    stderr: format!("cannot start the runtime: {e}"),
+                    code: 1,
+                };
+            }
+        };
+        let printed = runtime.block_on(vtmcp::mcp::cli::call(&server, tool, base, &pairs, json));
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        printed
+    })();
+    if !printed.stdout.is_empty() {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth reporting.
+        let _ = writeln!(out, "{}", printed.stdout).and_then(|()| out.flush());
+    }
+    if !printed.stderr.is_empty() {
+        eprintln!("{}", printed.stderr);
+    }
+    ExitCode::from(printed.code)
 }
 
 /// `vtmcp cache stats|clear|path`.

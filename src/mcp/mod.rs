@@ -12,6 +12,7 @@
 //! from the start. A call to a tool that only detection could enable waits for it.
 
 pub mod catalog;
+pub mod cli;
 pub mod meta;
 pub mod output;
 pub mod shrink;
@@ -61,6 +62,8 @@ struct State {
     detection: Option<Detection>,
     downloads: Downloads,
     budget_chars: usize,
+    /// `--defang`: every markdown result defanged.
+    defang: bool,
     key: Option<crate::ApiKey>,
     allow_submit: bool,
     poll_interval: std::time::Duration,
@@ -194,6 +197,7 @@ impl VtServer {
                     max_bytes: config.max_download_bytes,
                 },
                 budget_chars: config.max_output_tokens.saturating_mul(4),
+                defang: config.defang,
                 key: config.api_key.clone(),
                 allow_submit: config.selection.permissions.submit,
                 poll_interval: config.poll_interval,
@@ -429,6 +433,25 @@ impl VtServer {
         }
     }
 
+    /// Runs one call as `tools/call` does, its progress sent to `progress`: the protocol error
+    /// `tools/call` answers with for a tool it does not know, otherwise the tool's result
+    /// (hidden tools, validation and upstream failures are error results). `vtmcp call` runs
+    /// tools through it.
+    pub async fn call_tool_with_progress(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        progress: Progress,
+    ) -> Result<CallToolResult, McpError> {
+        if self.view().entry(name).is_none() {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{name}`; tools/list shows the available ones"),
+                None,
+            ));
+        }
+        Ok(self.dispatch(name, args, progress).await)
+    }
+
     /// Runs one call; the text content of whatever it returns has its terminal control
     /// characters escaped ([`output::escape_text_controls`]).
     async fn run(
@@ -488,6 +511,7 @@ impl VtServer {
             ));
         }
         let progress_for_waits = progress.clone();
+        let defang = self.state.defang;
         let work = async move {
             match (entry.op, entry.composite) {
                 (Some(op), _) => self.run_operation(op, args).await,
@@ -501,7 +525,14 @@ impl VtServer {
                         poll_interval: self.state.poll_interval,
                         uploads: self.state.uploads.clone(),
                     };
-                    let outcome = c.run(&ctx, args).await;
+                    let mut outcome = c.run(&ctx, args).await;
+                    if defang
+                        && let Ok(crate::reports::Answer {
+                            markdown: Some(md), ..
+                        }) = &mut outcome
+                    {
+                        *md = crate::reports::defang_markdown(md);
+                    }
                     output::outcome_result(c.name, outcome, self.state.budget_chars)
                 }
                 (None, None) => match entry.operations_tool.map(|m| m.kind) {
@@ -536,6 +567,31 @@ impl VtServer {
             .filter_map(|p| args.get(p.arg).and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join("_");
+        // A page the budget cut short resumes through vtmcp's own cursor (`PageResume`).
+        let resume = match crate::ops::paging::PageResume::take(&mut args) {
+            Ok(r) => r,
+            Err(problem) => {
+                return output::error_result(format!(
+                    "{}: invalid argument `cursor`: {problem}. Nothing was sent to VirusTotal.",
+                    op.id
+                ));
+            }
+        };
+        let page = op
+            .params
+            .iter()
+            .any(|p| p.arg == "cursor")
+            .then(|| output::PageAt {
+                cursor: args
+                    .get("cursor")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                limit: args.get("limit").cloned(),
+                skip: resume.map_or(0, |r| r.skip),
+            });
+        let skip = page.as_ref().map_or(0, |p| p.skip);
+        let takes_fields =
+            op.method == "GET" && op.response == crate::operations::ResponseKind::Json;
         let args = match Args::new(op, args) {
             Ok(a) => a,
             Err(e) => return output::error_result(output::describe_error(op.id, &e)),
@@ -563,7 +619,7 @@ impl VtServer {
                 let key = self.state.key.as_ref().map(|k| k.expose());
                 let parsed = if raw.len() > shrink::SHRINK_ABOVE {
                     // Never build the whole of a large answer: cut it down as text first.
-                    shrink::shrink(raw.bytes(), &fields, key, self.state.budget_chars)
+                    shrink::shrink(raw.bytes(), &fields, key, self.state.budget_chars, skip)
                         .and_then(|(text, notes)| {
                             drop(raw);
                             Ok((serde_json::from_str::<Value>(&text)?, notes))
@@ -573,21 +629,27 @@ impl VtServer {
                             detail: e.to_string(),
                         })
                 } else {
-                    raw.parse(op.id).map(|v| (v, Vec::new()))
+                    raw.parse(op.id).map(|mut v| {
+                        output::skip_items(&mut v, skip);
+                        (v, Vec::new())
+                    })
                 };
                 match parsed {
-                    Ok((mut v, notes)) => {
+                    Ok((mut v, cuts)) => {
                         output::scrub_secrets(&mut v, key);
                         output::project(&mut v, &fields);
-                        output::json_result_noted(v, self.state.budget_chars, notes)
+                        let budget = self.state.budget_chars;
+                        output::json_result_cut(v, budget, cuts, takes_fields, page.as_ref())
                     }
                     Err(e) => output::error_result(output::describe_error(op.id, &e)),
                 }
             }
             Ok(Output::Json(mut v)) => {
+                output::skip_items(&mut v, skip);
                 output::scrub_secrets(&mut v, self.state.key.as_ref().map(|k| k.expose()));
                 output::project(&mut v, &fields);
-                output::json_result(v, self.state.budget_chars)
+                let budget = self.state.budget_chars;
+                output::json_result_cut(v, budget, Vec::new(), takes_fields, page.as_ref())
             }
             Ok(Output::Bytes(stream)) => {
                 match output::save_bytes(&self.state.downloads, op.id, &hint, stream).await {
@@ -843,20 +905,13 @@ impl ServerHandler for VtServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.as_ref();
-        if self.view().entry(name).is_none() {
-            return Err(McpError::invalid_params(
-                format!("unknown tool `{name}`; tools/list shows the available ones"),
-                None,
-            ));
-        }
         let args = request.arguments.unwrap_or_default();
         let progress = match context.meta.get_progress_token() {
             Some(token) => Progress::new(output::progress_sink(context.peer.clone(), token)),
             None => Progress::default(),
         };
-        let work = self.dispatch(name, args, progress);
         tokio::select! {
-            r = work => Ok(r.into()),
+            r = self.call_tool_with_progress(name, args, progress) => r.map(Into::into),
             _ = context.ct.cancelled() => Ok(output::error_result(format!("{name} was cancelled; its request to VirusTotal was abandoned")).into()),
         }
     }

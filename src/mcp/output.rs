@@ -79,16 +79,63 @@ fn size(v: &(impl serde::Serialize + ?Sized)) -> usize {
     serde_json::to_writer(&mut c, v).map(|()| c.0).unwrap_or(0)
 }
 
-/// Makes `v` fit in `budget` characters of JSON. Returns notes on what was cut.
+/// One cut the output budget made; paths are JSON pointers into the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cut {
+    /// A member removed whole (`bytes` long).
+    Dropped { path: String, bytes: usize },
+    /// A list cut to its first `kept` of `of` items.
+    Kept {
+        path: String,
+        kept: usize,
+        of: usize,
+    },
+    /// A string cut from `from` characters.
+    Shortened { path: String, from: usize },
+}
+
+impl Cut {
+    fn path(&self) -> &str {
+        match self {
+            Cut::Dropped { path, .. } | Cut::Kept { path, .. } | Cut::Shortened { path, .. } => {
+                path
+            }
+        }
+    }
+}
+
+/// What a cut member's note may tell the caller to do to see it whole.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recovery<'a> {
+    /// The tool takes `fields`: an attribute can be requested alone.
+    pub fields: bool,
+    /// The pointer of the page's item list, when the result's cursor resumes at its first item
+    /// cut ([`crate::ops::paging::PageResume`]).
+    pub page: Option<&'a str>,
+}
+
+/// Makes `v` fit in `budget` characters of JSON. Returns notes on what was cut, with the
+/// recovery hints of a generated tool that takes `fields`.
+pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
+    describe_cuts(
+        fit_budget_cuts(v, budget),
+        Recovery {
+            fields: true,
+            page: None,
+        },
+    )
+}
+
+/// [`fit_budget`], returning the cuts themselves.
 ///
 /// The value is serialised once; after that the size is tracked exactly from what each cut
 /// removes (checked against a fresh serialisation in debug builds), so trimming a large answer
 /// costs a few passes over it rather than one serialisation per cut.
-pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
-    let mut notes = vec![];
+pub fn fit_budget_cuts(v: &mut Value, budget: usize) -> Vec<Cut> {
+    let mut cuts = vec![];
     let mut total = size(v);
     if total <= budget {
-        return notes;
+        return cuts;
     }
     // 1. Known heavy members, wherever they are, biggest first.
     let mut found = vec![];
@@ -100,10 +147,7 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
         }
         if let Some(removed) = remove_member(v, &path, bytes) {
             total = total.saturating_sub(removed);
-            let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-            notes.push(format!(
-                "dropped {path} ({bytes} bytes): request it alone with fields=[\"{name}\"]"
-            ));
+            cuts.push(Cut::Dropped { path, bytes });
         }
     }
     // 2. Long lists: keep the head.
@@ -117,7 +161,11 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
             total = total.saturating_sub(a[keep..].iter().map(|x| size(x) + 1).sum::<usize>());
             a.truncate(keep);
         }
-        notes.push(format!("kept the first {keep} of {len} items of {path}: use limit/cursor or fields to see the rest"));
+        cuts.push(Cut::Kept {
+            path,
+            kept: keep,
+            of: len,
+        });
     }
     // 3. Long strings.
     while total > budget {
@@ -135,10 +183,133 @@ pub fn fit_budget(v: &mut Value, budget: usize) -> Vec<String> {
         let cut: String = s.chars().take(len / 2).collect();
         *s = format!("{cut}… [cut]");
         total = total.saturating_sub(before) + size(s);
-        notes.push(format!("shortened {path} from {len} characters"));
+        cuts.push(Cut::Shortened { path, from: len });
     }
     debug_assert_eq!(total, size(v), "tracked size drifted from the value's");
-    notes
+    cuts
+}
+
+/// Folds the cuts of one result (several passes, or the shrinker's then the budget's) into one
+/// cut per member: a list cut twice keeps its original length and its final head; cuts inside
+/// items that a list cut then removed are not mentioned.
+fn merge_cuts(cuts: Vec<Cut>) -> Vec<Cut> {
+    let mut out: Vec<Cut> = Vec::new();
+    for cut in cuts {
+        let same = out.iter_mut().find(|c| {
+            c.path() == cut.path() && std::mem::discriminant(*c) == std::mem::discriminant(&cut)
+        });
+        match (same, cut) {
+            (Some(Cut::Kept { kept, .. }), Cut::Kept { kept: k, .. }) => *kept = (*kept).min(k),
+            (Some(Cut::Shortened { .. }), Cut::Shortened { .. }) => {}
+            (Some(_), Cut::Dropped { .. }) => {}
+            (_, cut) => out.push(cut),
+        }
+    }
+    let gone = |p: &str, cuts: &[Cut]| {
+        cuts.iter().any(|c| match c {
+            Cut::Kept { path, kept, .. } => p
+                .strip_prefix(path.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i >= *kept),
+            Cut::Dropped { path, .. } => p.len() > path.len() && p.starts_with(&format!("{path}/")),
+            Cut::Shortened { .. } => false,
+        })
+    };
+    let kept: Vec<Cut> = out
+        .iter()
+        .filter(|c| !gone(c.path(), &out))
+        .cloned()
+        .collect();
+    kept
+}
+
+/// The attribute a pointer lies in (`/data/attributes/pe_info/sections` and
+/// `/data/3/attributes/pe_info` → `pe_info`).
+fn attribute_of(path: &str) -> Option<&str> {
+    let mut parts = path.split('/').skip(1);
+    if parts.next()? != "data" {
+        return None;
+    }
+    let mut next = parts.next()?;
+    if next.parse::<usize>().is_ok() {
+        next = parts.next()?;
+    }
+    (next == "attributes").then(|| parts.next()).flatten()
+}
+
+/// The pointer with its list indices as `*` (`/data/3/attributes/x` → `/data/*/attributes/x`).
+fn pattern_of(path: &str) -> String {
+    path.split('/')
+        .map(|p| if p.parse::<usize>().is_ok() { "*" } else { p })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// One note per cut member (the same member cut in every item of a list is one note), each with
+/// a way to see it whole that works for that member.
+pub fn describe_cuts(cuts: Vec<Cut>, how: Recovery) -> Vec<String> {
+    let cuts = merge_cuts(cuts);
+    let hint = |path: &str| match attribute_of(path) {
+        Some(name) if how.fields => format!(
+            "request it alone with fields=[\"{}\"]",
+            name.replace("~1", "/").replace("~0", "~")
+        ),
+        _ => "raise --max-output-tokens (VTMCP_MAX_OUTPUT_TOKENS) to see it whole".into(),
+    };
+    // Cuts grouped by member pattern, in the order first seen.
+    let mut groups: Vec<(String, Vec<&Cut>)> = Vec::new();
+    for c in &cuts {
+        let key = match c {
+            Cut::Kept { path, .. } => path.clone(),
+            Cut::Dropped { path, .. } => format!("dropped {}", pattern_of(path)),
+            Cut::Shortened { path, .. } => format!("shortened {}", pattern_of(path)),
+        };
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(c),
+            None => groups.push((key, vec![c])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, group)| {
+            let n = group.len();
+            match group[0] {
+                Cut::Kept { path, kept, of } if how.page == Some(path.as_str()) => format!(
+                    "kept the first {kept} of the {of} items of {path}: the cursor in this result resumes at the next one (a smaller limit, or fields, fits more in one result)"
+                ),
+                Cut::Kept { path, kept, of } => {
+                    format!("kept the first {kept} of {of} items of {path}: {}", hint(path))
+                }
+                Cut::Dropped { path, bytes } if n == 1 => {
+                    format!("dropped {path} ({bytes} bytes): {}", hint(path))
+                }
+                Cut::Dropped { path, .. } => {
+                    let bytes: usize = group
+                        .iter()
+                        .map(|c| match c {
+                            Cut::Dropped { bytes, .. } => *bytes,
+                            _ => 0,
+                        })
+                        .sum();
+                    format!(
+                        "dropped {} from {n} items ({bytes} bytes): {}",
+                        pattern_of(path),
+                        hint(path)
+                    )
+                }
+                Cut::Shortened { path, from } if n == 1 => {
+                    format!("shortened {path} from {from} characters: {}", hint(path))
+                }
+                Cut::Shortened { path, .. } => format!(
+                    "shortened {} in {n} items: {}",
+                    pattern_of(path),
+                    hint(path)
+                ),
+            }
+        })
+        .collect()
 }
 
 fn pointer_token(key: &str) -> String {
@@ -228,18 +399,72 @@ fn largest(v: &Value, pick: impl Fn(&Value) -> bool) -> Option<(String, usize)> 
 }
 
 /// A successful JSON result: the value as `structuredContent` and as compact JSON text, after
-/// the budget. Cut notes go into `structuredContent._vtmcp.truncated` and the text.
+/// the budget. Cut notes go into `structuredContent._vtmcp.truncated` and the text; they
+/// suggest no `fields` (for composite tools, which do not take it).
 pub fn json_result(v: Value, budget_chars: usize) -> CallToolResult {
-    json_result_noted(v, budget_chars, Vec::new())
+    json_result_cut(v, budget_chars, Vec::new(), false, None)
 }
 
-/// [`json_result`] for a value already cut once (by [`super::shrink`]), with those notes first.
-pub fn json_result_noted(
+/// The upstream request a page of a list operation was fetched with, and how many of its items
+/// were skipped (a [`PageResume`](crate::ops::paging::PageResume) cursor): when the budget
+/// cuts the page's `data`, its cursor is replaced by one that resumes at the first item cut.
+#[derive(Debug, Clone, Default)]
+pub struct PageAt {
+    /// The upstream cursor.
+    pub cursor: Option<String>,
+    /// The `limit` sent.
+    pub limit: Option<Value>,
+    /// The items of the upstream page not in this result's `data` (shown before).
+    pub skip: usize,
+}
+
+/// Leaves out the first `skip` items of a page's `data` (shown by an earlier, cut result).
+pub fn skip_items(v: &mut Value, skip: usize) {
+    if let Some(Value::Array(items)) = v.get_mut("data") {
+        items.drain(..skip.min(items.len()));
+    }
+}
+
+/// [`json_result`] for a generated tool: `cuts` made already (by [`super::shrink`]) come first,
+/// `fields` says whether the tool takes `fields` (for the notes), and a `page` that loses items
+/// gets a cursor resuming at the first one cut instead of the upstream's next cursor (which
+/// would skip them), and no `links.next`.
+pub fn json_result_cut(
     mut v: Value,
     budget_chars: usize,
-    mut notes: Vec<String>,
+    mut cuts: Vec<Cut>,
+    fields: bool,
+    page: Option<&PageAt>,
 ) -> CallToolResult {
-    notes.extend(fit_budget(&mut v, budget_chars.saturating_sub(512)));
+    cuts.extend(fit_budget_cuts(&mut v, budget_chars.saturating_sub(512)));
+    let kept = cuts
+        .iter()
+        .filter_map(|c| match c {
+            Cut::Kept { path, kept, .. } if path == "/data" => Some(*kept),
+            _ => None,
+        })
+        .min();
+    if let (Some(page), Some(kept), Value::Object(m)) = (page, kept, &mut v) {
+        let resume = crate::ops::paging::PageResume {
+            cursor: page.cursor.clone(),
+            skip: page.skip + kept,
+            limit: page.limit.clone(),
+        };
+        let meta = m.entry("meta").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("cursor".into(), Value::String(resume.encode()));
+        }
+        if let Some(Value::Object(links)) = m.get_mut("links") {
+            links.remove("next");
+        }
+    }
+    let notes = describe_cuts(
+        cuts,
+        Recovery {
+            fields,
+            page: page.map(|_| "/data"),
+        },
+    );
     let mut structured = match v {
         Value::Object(m) => m,
         other => {

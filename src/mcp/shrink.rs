@@ -10,6 +10,7 @@
 //! answer's own size. The `fields` projection is applied during the walk, so a member the
 //! caller asked for is never dropped in favour of others.
 
+use super::output::Cut;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -42,17 +43,22 @@ impl<'de> serde::Deserialize<'de> for Members<'de> {
 struct Walk<'f> {
     fields: &'f [String],
     key: Option<crate::error::SecretForms>,
-    notes: Vec<String>,
+    notes: Vec<Cut>,
+    /// Leading items of the top-level `data` list to leave out (shown before).
+    skip: usize,
 }
 
 /// Reduces `text` (a JSON document) to about `target` bytes of JSON, applying the `fields`
-/// projection on the way. Returns the reduced text and notes on what was cut.
+/// projection on the way and leaving out the first `skip` items of a top-level `data` list
+/// (a page resumed part-way, [`crate::ops::paging::PageResume`]). Returns the reduced text and
+/// what was cut.
 pub fn shrink(
     text: &[u8],
     fields: &[String],
     key: Option<&str>,
     target: usize,
-) -> Result<(String, Vec<String>), serde_json::Error> {
+    skip: usize,
+) -> Result<(String, Vec<Cut>), serde_json::Error> {
     let text = std::str::from_utf8(text).map_err(|e| {
         <serde_json::Error as serde::de::Error>::custom(format!("the answer is not UTF-8: {e}"))
     })?;
@@ -61,6 +67,7 @@ pub fn shrink(
         fields,
         key: key.and_then(crate::error::SecretForms::new),
         notes: Vec::new(),
+        skip,
     };
     let mut out = String::with_capacity(target.min(text.len()) + 64);
     w.emit(root, "", target, &mut out)?;
@@ -106,7 +113,8 @@ impl Walk<'_> {
         out: &mut String,
     ) -> Result<(), serde_json::Error> {
         let text = raw.get();
-        let expand = text.len() > target || self.may_project_below(path);
+        let skips_here = self.skip > 0 && (path.is_empty() || path == "/data");
+        let expand = text.len() > target || self.may_project_below(path) || skips_here;
         match text.as_bytes().first() {
             Some(b'{') if expand => self.object(raw, path, target, out),
             Some(b'[') if expand => self.array(raw, path, target, out),
@@ -148,11 +156,10 @@ impl Walk<'_> {
                 total -= c;
                 drop.push(i);
                 let (k, v) = &members[i];
-                self.notes.push(format!(
-                    "dropped {path}/{} ({} bytes): request it alone with fields=[\"{k}\"]",
-                    pointer_token(k),
-                    v.get().len()
-                ));
+                self.notes.push(Cut::Dropped {
+                    path: format!("{path}/{}", pointer_token(k)),
+                    bytes: v.get().len(),
+                });
             }
             let mut i = 0;
             members.retain(|_| {
@@ -196,7 +203,10 @@ impl Walk<'_> {
         target: usize,
         out: &mut String,
     ) -> Result<(), serde_json::Error> {
-        let items: Vec<&RawValue> = serde_json::from_str(raw.get())?;
+        let mut items: Vec<&RawValue> = serde_json::from_str(raw.get())?;
+        if path == "/data" {
+            items.drain(..self.skip.min(items.len()));
+        }
         out.push('[');
         let start = out.len();
         let mut kept = 0;
@@ -223,10 +233,11 @@ impl Walk<'_> {
         }
         out.push(']');
         if kept < items.len() {
-            self.notes.push(format!(
-                "kept the first {kept} of {} items of {path}: use limit/cursor or fields to see the rest",
-                items.len()
-            ));
+            self.notes.push(Cut::Kept {
+                path: path.to_string(),
+                kept,
+                of: items.len(),
+            });
         }
         Ok(())
     }
@@ -258,8 +269,10 @@ impl Walk<'_> {
             cut.push(c);
         }
         if cut.len() < s.len() {
-            self.notes
-                .push(format!("shortened {path} from {len} characters"));
+            self.notes.push(Cut::Shortened {
+                path: path.to_string(),
+                from: len,
+            });
             cut.push_str("… [cut]");
         }
         out.push_str(&json_str(&cut));
@@ -275,9 +288,21 @@ mod tests {
     fn run(v: &Value, fields: &[&str], target: usize) -> (Value, Vec<String>) {
         let text = serde_json::to_string_pretty(v).unwrap();
         let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
-        let (out, notes) =
-            shrink(text.as_bytes(), &fields, Some("secret-key-123"), target).unwrap();
+        let (out, cuts) =
+            shrink(text.as_bytes(), &fields, Some("secret-key-123"), target, 0).unwrap();
+        let notes = super::super::output::describe_cuts(cuts, Default::default());
         (serde_json::from_str(&out).unwrap(), notes)
+    }
+
+    #[test]
+    fn a_resumed_page_leaves_out_the_items_shown_before() {
+        let v = json!({"data": (0..10).map(|i| json!({"id": i})).collect::<Vec<_>>(), "meta": {}});
+        let text = serde_json::to_string(&v).unwrap();
+        let (out, cuts) = shrink(text.as_bytes(), &[], None, 100_000, 4).unwrap();
+        let out: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out["data"][0]["id"], 4);
+        assert_eq!(out["data"].as_array().unwrap().len(), 6);
+        assert!(cuts.is_empty(), "{cuts:?}");
     }
 
     #[test]

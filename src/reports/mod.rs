@@ -21,6 +21,7 @@
 //! `vtmcp tools --json`, the snapshots and COVERAGE.md all read this list.
 
 pub mod args;
+mod defang;
 mod extract;
 mod ioc;
 pub mod model;
@@ -34,6 +35,7 @@ mod threats;
 mod triage;
 
 pub use args::{Arguments, Depth, ExportFormat, Format};
+pub use defang::defang_markdown;
 
 use crate::access::{Permission, Tier};
 use crate::{Client, Error};

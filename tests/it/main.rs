@@ -1,7 +1,10 @@
 //! Integration tests: one binary, one module per area.
 
+mod budget;
 mod cache;
+mod cli;
 mod client;
+mod defang;
 mod e2e;
 mod extract;
 mod findings;

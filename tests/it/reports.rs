@@ -109,7 +109,7 @@ pub(crate) async fn mount_objects(server: &MockServer) {
         .await;
 }
 
-const REPORTS: &[(&str, &str, &str, &str)] = &[
+pub(crate) const REPORTS: &[(&str, &str, &str, &str)] = &[
     ("get_file_report", "file_hash", FILE_ID, "file"),
     (
         "get_url_report",
