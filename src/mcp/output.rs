@@ -405,6 +405,38 @@ pub fn json_result(v: Value, budget_chars: usize) -> CallToolResult {
     json_result_cut(v, budget_chars, Vec::new(), false, None)
 }
 
+/// [`json_result`] for a composite tool's JSON answer. A page of related objects
+/// (`get_*_relationship`: `items` and the upstream's `cursor`) that loses items to the budget
+/// does not hand back that cursor, which would skip them: `cursor` becomes null and `resume`
+/// says how to get the page from its first item cut (the same call with `limit` set to the
+/// items kept: its cursor then continues after the last one shown).
+pub fn composite_json_result(mut v: Value, budget_chars: usize) -> CallToolResult {
+    // Room for `resume` below, so that the pass in `json_result_cut` cuts nothing more.
+    let cuts = fit_budget_cuts(&mut v, budget_chars.saturating_sub(768));
+    let kept = cuts
+        .iter()
+        .filter_map(|c| match c {
+            Cut::Kept { path, kept, .. } if path == "/items" => Some(*kept),
+            _ => None,
+        })
+        .min();
+    if let (Some(kept), Value::Object(m)) = (kept, &mut v)
+        && m.contains_key("cursor")
+    {
+        m.insert("cursor".into(), Value::Null);
+        m.insert(
+            "resume".into(),
+            Value::String(format!(
+                "this page was cut to fit the output budget: call again with the same cursor \
+                 as this call (none for the first page) and limit {}; that page's cursor \
+                 continues after the last item shown",
+                kept.max(1)
+            )),
+        );
+    }
+    json_result_cut(v, budget_chars, cuts, false, None)
+}
+
 /// The upstream request a page of a list operation was fetched with, and how many of its items
 /// were skipped (a [`PageResume`](crate::ops::paging::PageResume) cursor): when the budget
 /// cuts the page's `data`, its cursor is replaced by one that resumes at the first item cut.
@@ -583,7 +615,7 @@ pub fn outcome_result(
             r.structured_content = Some(json);
             r
         }
-        Ok(crate::reports::Answer { json, .. }) => json_result(json, budget_chars),
+        Ok(crate::reports::Answer { json, .. }) => composite_json_result(json, budget_chars),
         Err(crate::reports::Failure::Message(m)) => error_result(m),
         Err(crate::reports::Failure::Upstream(e)) => error_result(describe_error(tool, &e)),
     }

@@ -172,3 +172,41 @@ async fn cut_notes_name_a_recovery_that_works_for_the_member_and_come_once() {
         "{n:?}"
     );
 }
+
+/// `get_file_relationship` with `format: "json"`: a page of related objects cut to fit does not
+/// hand back the upstream's cursor (which would skip the items cut); it says to repeat the call
+/// with `limit` = the items kept, and that call's page fits and its cursor continues after them.
+#[tokio::test]
+async fn a_cut_relationship_page_says_how_to_resume_instead_of_skipping() {
+    let server = mock_vt().await;
+    let page = |n: usize, cursor: &str| json!({"data": (0..n).map(comment).collect::<Vec<_>>(), "meta": {"count": 45, "cursor": cursor}});
+    Mock::given(matchers::path(format!("/files/{H}/comments")))
+        .and(matchers::query_param("limit", "40"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(40, "upstream-page-2")))
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server.uri(), &["default"], &[], false, false);
+    cfg.max_output_tokens = 1000;
+    let client = connect(&cfg).await;
+    let args = |limit: usize| json!({"file_hash": H, "relationship": "comments", "limit": limit, "format": "json"});
+    let r = call(&client, "get_file_relationship", args(40)).await;
+    assert_eq!(r.is_error, Some(false), "{}", text(&r));
+    let s = r.structured_content.clone().unwrap();
+    let kept = s["items"].as_array().unwrap().len();
+    assert!((1..40).contains(&kept), "the page was cut: {kept}");
+    assert_eq!(s["cursor"], Value::Null, "not the upstream's cursor: {s}");
+    let resume = s["resume"].as_str().unwrap();
+    assert!(resume.contains(&format!("limit {kept}")), "{resume}");
+
+    // Following the advice: the first `kept` items again, whole, and a cursor after them.
+    Mock::given(matchers::path(format!("/files/{H}/comments")))
+        .and(matchers::query_param("limit", kept.to_string()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(kept, "after-kept")))
+        .mount(&server)
+        .await;
+    let r = call(&client, "get_file_relationship", args(kept)).await;
+    let s = r.structured_content.clone().unwrap();
+    assert_eq!(s["items"].as_array().unwrap().len(), kept, "{s}");
+    assert_eq!(s["cursor"], "after-kept", "{s}");
+    assert!(s.get("resume").is_none(), "{s}");
+}

@@ -548,6 +548,42 @@ async fn two_clients_on_one_file_share_the_public_quota() {
     assert_eq!(b.quota_status().remaining_today, Some(496));
 }
 
+/// Two clients on one store (each with its own connection, as two processes or two machines
+/// have) with a daily budget of 5: of 8 calls, exactly 5 go upstream together and the other 3
+/// are refused naming the day window.
+pub(crate) async fn two_clients_share_the_daily_budget_on(store: CacheConfig) {
+    let server = mock_vt().await;
+    mount_ip(&server).await;
+    let limit = RateLimit::unlimited().per_day(5);
+    let a = public_client(
+        &server,
+        Cache::new(store.clone()).shared_windows().unwrap(),
+        limit.clone(),
+    );
+    let b = public_client(&server, Cache::new(store).shared_windows().unwrap(), limit);
+    let (mut sent, mut refused) = (0, 0);
+    for i in 0..8 {
+        let client = if i % 2 == 0 { &a } else { &b };
+        match get_ip(client).await {
+            Ok(()) => sent += 1,
+            Err(Error::QuotaWait { window, limit, .. }) => {
+                assert_eq!((window, limit), (QuotaWindow::Day, 5));
+                refused += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((sent, refused), (5, 3));
+    assert_eq!(server.received_requests().await.unwrap().len(), 5);
+    assert_eq!(b.quota_status().remaining_today, Some(0));
+}
+
+#[tokio::test]
+async fn two_clients_on_one_file_share_the_daily_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    two_clients_share_the_daily_budget_on(CacheConfig::sqlite(dir.path().join("d.sqlite3"))).await;
+}
+
 #[tokio::test]
 async fn a_shared_wait_is_reported_and_a_dropped_wait_gives_its_slot_back() {
     let dir = tempfile::tempdir().unwrap();

@@ -627,3 +627,11 @@ fn a_redis_restarted_empty_gets_its_salt_back_from_a_running_instance() {
     );
     assert!(running.problem().is_none());
 }
+
+#[tokio::test]
+async fn two_clients_on_one_redis_share_the_daily_budget() {
+    let Some(redis) = server::start(None) else {
+        return;
+    };
+    crate::cache::two_clients_share_the_daily_budget_on(redis.cache_config()).await;
+}
