@@ -7,9 +7,13 @@
 //!   `vt_dispatch!` invocation that `src/operations.rs` and `src/ops/mod.rs` expand into one dispatch function per operation.
 //!
 //! Helpers live in `build/`: `model.rs` reads the operations out of the spec (the xtask and the
-//! tests include the same file), `spec.rs` turns them into the generated files.
+//! tests include the same file), `spec.rs` turns them into the generated files, `client.rs`
+//! reshapes progenitor's builders (`send()` failing with `vtmcp::Error`, `stream()` on paged
+//! operations).
 
 // The model is shared with the xtask (and the tests), which use parts build.rs does not.
+#[path = "build/client.rs"]
+mod client;
 #[allow(dead_code)]
 #[path = "build/model.rs"]
 mod model;
@@ -55,8 +59,20 @@ fn main() {
     let tokens = generator
         .generate_tokens(&openapi)
         .expect("progenitor failed on the spec");
-    let file: syn::File = syn::parse2(tokens).expect("progenitor produced invalid tokens");
+    let mut file: syn::File = syn::parse2(tokens).expect("progenitor produced invalid tokens");
     let setters = spec::builder_setters(&file);
+    // `send()` fails with `vtmcp::Error`; paged operations get `stream()` (build/client.rs).
+    let paged = ops
+        .iter()
+        .filter(|op| !op.multipart())
+        .filter(|op| {
+            op.params
+                .iter()
+                .any(|p| p.name == "cursor" && p.location == model::Location::Query)
+        })
+        .map(|op| op.id.clone())
+        .collect();
+    client::reshape_builders(&mut file, &paged);
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     // Path parameters go through vtmcp's own segment encoder (progenitor's leaves `\`, which

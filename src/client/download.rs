@@ -50,8 +50,7 @@ pub struct Downloaded {
 ///     .download_file()
 ///     .id(sha256)
 ///     .send()
-///     .await
-///     .map_err(|e| vtmcp::Error::from_progenitor("download_file", e))?;
+///     .await?;
 /// let done = save_stream("download_file", body.into_inner(), std::path::Path::new("sample.bin")).await?;
 /// assert_eq!(done.sha256, sha256);
 /// # Ok(()) }

@@ -1,13 +1,57 @@
 //! Turning what the HTTP stack and the generated client report into [`Error`]s. These
 //! conversions live with the client, which produced the errors, so that the error layer below
 //! it knows nothing of progenitor's or reqwest's types beyond what its variants hold.
+//!
+//! # Why `send()` returns [`Error`] directly
+//!
+//! progenitor's `send()` fails with `progenitor_client::Error<ErrorResponse>`, which does not
+//! say which operation failed, and a `From` conversion could not find out on every path: an
+//! argument refused before sending, a transport failure or an undecodable answer carry no
+//! request at all. So build.rs (`build/client.rs`) renames each generated `send()` to a private
+//! `send_generated()` and puts a `send()` of the same name in its place that converts the
+//! error with the operation id progenitor itself gave the request. The builders keep their
+//! names, setters and docs; `client.get_file().id(h).send().await?` works in any function
+//! returning [`crate::Result`], and the error names the operation ([`Error::operation`]) with
+//! VirusTotal's code, the HTTP status and `Retry-After` in its variants.
 
 use crate::Error;
 use crate::error::{argument_in, parse_retry_after, truncate};
 
+/// What [`Error::from_progenitor`] accepts: the raw error of progenitor's generated code, or an
+/// [`Error`] (which generated `send()` methods already return), passed through unchanged.
+/// Sealed: only these two implement it.
+pub trait CallError: sealed::Sealed {
+    /// The [`Error`] for this failure of `operation`.
+    fn into_error(self, operation: &str) -> Error;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::Error {}
+    impl Sealed for progenitor_client::Error<crate::types::ErrorResponse> {}
+}
+
+impl CallError for Error {
+    fn into_error(self, _operation: &str) -> Error {
+        self
+    }
+}
+
+impl CallError for progenitor_client::Error<crate::types::ErrorResponse> {
+    fn into_error(self, operation: &str) -> Error {
+        Error::convert_generated(operation, self)
+    }
+}
+
 impl Error {
-    /// Converts an error of a generated method, naming the operation.
-    pub fn from_progenitor(
+    /// Converts the failure of a call, naming `operation`. Generated `send()` methods already
+    /// return an [`Error`] naming their operation (it passes through unchanged); this remains
+    /// for code that still maps their errors, and for progenitor's raw error type.
+    pub fn from_progenitor(operation: &str, e: impl CallError) -> Error {
+        e.into_error(operation)
+    }
+
+    fn convert_generated(
         operation: &str,
         e: progenitor_client::Error<crate::types::ErrorResponse>,
     ) -> Error {
@@ -55,6 +99,7 @@ impl Error {
                     .map(|u| format!(" to {}", u.origin().ascii_serialization()))
                     .unwrap_or_default();
                 Error::Http {
+                    operation: operation.to_string(),
                     status: r.status().as_u16(),
                     body: format!(
                         "a redirect{to} that was not followed: only downloads follow redirects, \
@@ -63,6 +108,7 @@ impl Error {
                 }
             }
             P::UnexpectedResponse(r) => Error::Http {
+                operation: operation.to_string(),
                 status: r.status().as_u16(),
                 body: "unexpected response".into(),
             },
@@ -80,6 +126,7 @@ impl Error {
         }
         if let Some(status) = e.status() {
             return Error::Http {
+                operation: operation.to_string(),
                 status: status.as_u16(),
                 body: String::new(),
             };

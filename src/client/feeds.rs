@@ -167,7 +167,7 @@ impl Client {
             FeedKind::IpAddresses => self.get_ip_address_feed_batch().time(minute).send().await,
         };
         let op = kind.minute_operation();
-        let body = sent.map_err(|e| Error::from_progenitor(op, e))?;
+        let body = sent?;
         Ok(FeedStream::from_chunks(
             op.to_string(),
             false,
@@ -197,7 +197,7 @@ impl Client {
             }
         };
         let op = kind.hour_operation();
-        let body = sent.map_err(|e| Error::from_progenitor(op, e))?;
+        let body = sent?;
         Ok(FeedStream::from_chunks(
             op.to_string(),
             true,

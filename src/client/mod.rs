@@ -43,36 +43,26 @@
 //!     .get_file()
 //!     .id("44d88612fea8a8f36de82e1278abb02f")
 //!     .send()
-//!     .await
-//!     .map_err(|e| vtmcp::Error::from_progenitor("get_file", e))?
+//!     .await?
 //!     .into_inner();
 //! println!("{:?}", report.data.attributes.and_then(|a| a.last_analysis_stats));
 //! println!("{} requests left today", client.quota_status().remaining_today.unwrap_or(0));
 //! # Ok(()) }
 //! ```
 //!
-//! Page through a relationship with a typed method (40 items a page, at most 200 in all):
+//! Page through a relationship: every operation with a `cursor` parameter has `stream()` and
+//! `stream_with()` on its builder (40 items a page here, at most 200 in all):
 //!
 //! ```no_run
 //! use futures::TryStreamExt;
-//! use vtmcp::client::{Client, IntoPage, PageOptions, paginate};
+//! use vtmcp::client::{Client, PageOptions};
 //!
-//! # async fn demo(client: Client) -> Result<(), vtmcp::Error> {
-//! let hash = "44d88612fea8a8f36de82e1278abb02f";
-//! let mut comments = paginate(PageOptions::new().max_items(200), move |cursor| {
-//!     let client = client.clone();
-//!     async move {
-//!         let mut request = client.list_file_comments().id(hash).limit(40u32);
-//!         if let Some(c) = cursor {
-//!             request = request.cursor(c);
-//!         }
-//!         let page = request
-//!             .send()
-//!             .await
-//!             .map_err(|e| vtmcp::Error::from_progenitor("list_file_comments", e))?;
-//!         Ok(page.into_inner().into_page())
-//!     }
-//! });
+//! # async fn demo(client: Client) -> vtmcp::Result<()> {
+//! let mut comments = client
+//!     .list_file_comments()
+//!     .id("44d88612fea8a8f36de82e1278abb02f")
+//!     .limit(40u32)
+//!     .stream_with(PageOptions::new().max_items(200));
 //! while let Some(comment) = comments.try_next().await? {
 //!     println!("{}", comment.id);
 //! }
@@ -80,6 +70,8 @@
 //! let _resume = comments.resume_point();
 //! # Ok(()) }
 //! ```
+//!
+//! [`paginate`] pages any other source (a closure that fetches the page at a cursor).
 //!
 //! (The same by operation name with JSON arguments, as the MCP server pages, is
 //! `vtmcp::ops::paginate_json`, in the layer above the client.)
@@ -92,8 +84,7 @@
 //!     .download_file()
 //!     .id("44d88612fea8a8f36de82e1278abb02f")
 //!     .send()
-//!     .await
-//!     .map_err(|e| vtmcp::Error::from_progenitor("download_file", e))?;
+//!     .await?;
 //! let saved = vtmcp::client::save_stream("download_file", body.into_inner(), "sample.bin".as_ref())
 //!     .await?;
 //! println!("{} bytes, SHA-256 {}", saved.bytes, saved.sha256);
@@ -182,6 +173,7 @@ pub mod upload;
 
 pub use answers::{DEFAULT_ANSWER_MEMORY, MAX_JSON_BODY, RawJson, capturing};
 pub use download::{Downloaded, save_stream};
+pub use errors::CallError;
 pub use feeds::{FeedKind, FeedStream};
 pub use generated::{ByteStream, Client, ResponseValue, builder, types};
 pub use network::{CaCertificates, ProxySettings};

@@ -111,6 +111,19 @@ impl IntoPage for types::RelatedObjects {
     }
 }
 
+impl IntoPage for types::RawDataResponse {
+    type Item = Value;
+    /// Free-form `data` (a list, a single value, or nothing) and `meta.cursor`.
+    fn into_page(self) -> Page<Value> {
+        let cursor = self
+            .meta
+            .get("cursor")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Page::new(json_items(self.data), cursor)
+    }
+}
+
 impl IntoPage for Value {
     type Item = Value;
     /// `data` (a list, a single object, or nothing) and `meta.cursor`.
@@ -244,6 +257,10 @@ impl<T> fmt::Debug for Paginator<T> {
 /// page) and returns its items and next cursor; the returned [`Paginator`] yields the items one
 /// by one, fetching the next page when the current one is used up.
 ///
+/// The generated builder of every operation with a `cursor` parameter already has `stream()`
+/// and `stream_with()` built on this (`client.list_file_votes().id(h).stream()`); `paginate`
+/// is for any other source of pages. Here, what `stream_with` does, written out:
+///
 /// ```no_run
 /// # async fn demo(client: vtmcp::Client) -> Result<(), vtmcp::Error> {
 /// use futures::TryStreamExt;
@@ -256,10 +273,7 @@ impl<T> fmt::Debug for Paginator<T> {
 ///         if let Some(c) = cursor {
 ///             b = b.cursor(c);
 ///         }
-///         b.send()
-///             .await
-///             .map(IntoPage::into_page)
-///             .map_err(|e| vtmcp::Error::from_progenitor("list_file_votes", e))
+///         Ok(b.send().await?.into_page())
 ///     }
 /// })
 /// .try_collect()
@@ -289,6 +303,47 @@ where
         max_pages: options.max_pages,
         done: false,
     }
+}
+
+/// The paginator behind the `stream()` / `stream_with()` methods build.rs generates on the
+/// builder of every operation with a `cursor` parameter (`build/client.rs`): `send(cursor)`
+/// sends the builder's request with that `cursor` field. A cursor set on the builder is where
+/// paging starts unless `options` gives a starting point; a cursor the builder refused is
+/// reported by the first page's `send()`.
+pub(crate) fn builder_stream<L, C, F, Fut>(
+    operation: &'static str,
+    options: PageOptions,
+    cursor: Result<Option<C>, String>,
+    mut send: F,
+) -> Paginator<L::Item>
+where
+    L: IntoPage,
+    L::Item: Send + 'static,
+    C: Into<String> + TryFrom<String> + Send + 'static,
+    <C as TryFrom<String>>::Error: fmt::Display,
+    F: FnMut(Result<Option<C>, String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<ResponseValue<L>, Error>> + Send + 'static,
+{
+    let (options, refused) = match cursor {
+        _ if options.has_start() => (options, None),
+        Ok(Some(c)) => (options.cursor(c), None),
+        Ok(None) => (options, None),
+        Err(problem) => (options, Some(problem)),
+    };
+    paginate(options, move |next: Option<String>| {
+        let cursor = match (&refused, next) {
+            (Some(problem), None) => Err(problem.clone()),
+            (_, None) => Ok(None),
+            // A cursor the server handed out that the spec's pattern refuses: the page's send()
+            // reports it as an invalid argument, nothing is sent.
+            (_, Some(c)) => C::try_from(c)
+                .map(Some)
+                .map_err(|e| format!("conversion for cursor failed: {e}")),
+        };
+        let page = send(cursor);
+        async move { page.await.map(IntoPage::into_page) }
+    })
+    .named(operation)
 }
 
 impl<T> Paginator<T> {

@@ -306,12 +306,8 @@ impl Client {
                         report: Box::new(r.into_inner()),
                     });
                 }
-                Err(e) => {
-                    let e = Error::from_progenitor("get_file", e);
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
-                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
             }
         }
         let v = self
@@ -342,12 +338,8 @@ impl Client {
                         report: Box::new(r.into_inner()),
                     });
                 }
-                Err(e) => {
-                    let e = Error::from_progenitor("get_private_file", e);
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
-                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
             }
         }
         let v = self
@@ -368,7 +360,6 @@ impl Client {
             .send()
             .await
             .map(|r| r.into_inner().data.id)
-            .map_err(|e| Error::from_progenitor("submit_url", e))
     }
 
     /// Submits a URL to Private Scanning (`POST /private/urls`) and returns the analysis id.
@@ -379,7 +370,6 @@ impl Client {
             .send()
             .await
             .map(|r| r.into_inner().data.id)
-            .map_err(|e| Error::from_progenitor("scan_private_url", e))
     }
 
     /// Polls `GET /analyses/{id}` until its status is `completed` and returns it. Fails with
@@ -400,7 +390,6 @@ impl Client {
                     .send()
                     .await
                     .map(|r| r.into_inner())
-                    .map_err(|e| Error::from_progenitor("get_analysis", e))
             },
             |r| r.data.attributes.as_ref().and_then(|a| a.status.clone()),
         )
@@ -422,7 +411,6 @@ impl Client {
                     .send()
                     .await
                     .map(|r| r.into_inner())
-                    .map_err(|e| Error::from_progenitor("get_private_analysis", e))
             },
             |r| r.data.attributes.as_ref().and_then(|a| a.status.clone()),
         )

@@ -174,7 +174,7 @@ impl Client {
     /// Sends `request`; when `follow` and it is a `GET`, follows up to [`MAX_REDIRECTS`]
     /// redirects (only downloads ask for that: JSON answers are never redirected by VirusTotal,
     /// and following one could take a lookup to another origin). An unfollowed redirect is
-    /// returned as it came; [`crate::Error::from_progenitor`] turns it into an error.
+    /// returned as it came; the generated `send()` turns it into an error.
     async fn send_following(
         &self,
         request: reqwest::Request,
@@ -424,7 +424,7 @@ fn connection_problem(e: &reqwest::Error) -> Option<String> {
 }
 
 /// The answer the client makes up when the local rate limiter refuses: a 429 with the
-/// structured details, which [`crate::Error::from_progenitor`] turns back into
+/// structured details, which the generated `send()` turns back into
 /// [`crate::Error::QuotaWait`].
 fn local_quota_response(e: &crate::Error) -> reqwest::Response {
     let body = e

@@ -180,27 +180,23 @@ impl Client {
     }
 
     async fn upload_url(&self, target: UploadTarget) -> Result<String, Error> {
-        let (op, data) = match target {
-            UploadTarget::Public => {
-                let r = self.get_file_upload_url().send().await;
-                ("get_file_upload_url", r.map(|r| r.into_inner().data))
-            }
+        Ok(match target {
+            UploadTarget::Public => self.get_file_upload_url().send().await?.into_inner().data,
             UploadTarget::Private => {
-                let r = self.get_private_file_upload_url().send().await;
-                (
-                    "get_private_file_upload_url",
-                    r.map(|r| r.into_inner().data),
-                )
+                self.get_private_file_upload_url()
+                    .send()
+                    .await?
+                    .into_inner()
+                    .data
             }
             UploadTarget::Monitor => {
-                let r = self.get_monitor_item_upload_url().send().await;
-                (
-                    "get_monitor_item_upload_url",
-                    r.map(|r| r.into_inner().data),
-                )
+                self.get_monitor_item_upload_url()
+                    .send()
+                    .await?
+                    .into_inner()
+                    .data
             }
-        };
-        data.map_err(|e| Error::from_progenitor(op, e))
+        })
     }
 }
 
@@ -240,6 +236,7 @@ pub(crate) async fn json_response(
                 .unwrap_or(&serde_json::Map::new()),
         )),
         None => Err(Error::Http {
+            operation: op.to_string(),
             status: status.as_u16(),
             body: crate::error::truncate(String::from_utf8_lossy(bytes).trim(), 512),
         }

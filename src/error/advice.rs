@@ -337,6 +337,7 @@ mod tests {
     #[test]
     fn summaries_say_what_happened_in_a_few_words() {
         let api = |status, code: &str| Error::Api {
+            operation: "get_file".into(),
             status,
             code: ErrorCode::parse(code),
             message: "m".into(),
@@ -356,6 +357,7 @@ mod tests {
         );
         assert_eq!(
             summary(&Error::Http {
+                operation: "get_file".into(),
                 status: 502,
                 body: String::new()
             }),

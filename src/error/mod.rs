@@ -23,6 +23,10 @@ pub(crate) const NON_JSON_CODE: &str = "vtmcp.NonJsonErrorBody";
 /// (see `client::local_quota_response`); it never comes from VirusTotal.
 pub(crate) const LOCAL_QUOTA_CODE: &str = "vtmcp.LocalQuotaWait";
 
+/// `Result` with vtmcp's [`Error`]: what every fallible call of the crate returns, and what a
+/// function calling the typed client can return to use `?` on its calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// VirusTotal's documented error codes (docs: "Errors").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -126,8 +130,10 @@ impl fmt::Display for ErrorCode {
 #[non_exhaustive]
 pub enum Error {
     /// VirusTotal answered with its JSON error body.
-    #[error("VirusTotal error {code} (HTTP {status}): {message}{}", Failure::of_answer(*status, Some(code)).suffix())]
+    #[error("{operation}: VirusTotal error {code} (HTTP {status}): {message}{}", Failure::of_answer(*status, Some(code)).suffix())]
     Api {
+        /// Operation id (the spec's `operationId`, e.g. `get_file`).
+        operation: String,
         /// HTTP status.
         status: u16,
         /// VirusTotal's error code.
@@ -138,8 +144,10 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// An HTTP error whose body was not VirusTotal JSON (a gateway page, plain text, nothing).
-    #[error("HTTP {status} from VirusTotal{}{}{}", if body.is_empty() { "" } else { ": " }, body, Failure::of_answer(*status, None).suffix())]
+    #[error("{operation}: HTTP {status} from VirusTotal{}{}{}", if body.is_empty() { "" } else { ": " }, body, Failure::of_answer(*status, None).suffix())]
     Http {
+        /// Operation id.
+        operation: String,
         /// HTTP status.
         status: u16,
         /// The body text, truncated.
@@ -253,6 +261,7 @@ impl Error {
     ) -> Error {
         let e = match code {
             NON_JSON_CODE => Error::Http {
+                operation: operation.to_string(),
                 status,
                 body: message,
             },
@@ -271,6 +280,7 @@ impl Error {
                 }
             }
             _ => Error::Api {
+                operation: operation.to_string(),
                 status,
                 code: ErrorCode::parse(code),
                 message,
@@ -307,17 +317,24 @@ impl Error {
     pub(crate) fn scrubbed(self) -> Error {
         match self {
             Error::Api {
+                operation,
                 status,
                 code,
                 message,
                 retry_after,
             } => Error::Api {
+                operation,
                 status,
                 code,
                 message: redact(message),
                 retry_after,
             },
-            Error::Http { status, body } => Error::Http {
+            Error::Http {
+                operation,
+                status,
+                body,
+            } => Error::Http {
+                operation,
                 status,
                 body: redact(body),
             },
@@ -339,6 +356,22 @@ impl Error {
                 detail: redact(detail),
             },
             other => other,
+        }
+    }
+
+    /// The operation that failed (the spec's `operationId`, e.g. `get_file`), when the error
+    /// came from one.
+    pub fn operation(&self) -> Option<&str> {
+        match self {
+            Error::Api { operation, .. }
+            | Error::Http { operation, .. }
+            | Error::Transport { operation, .. }
+            | Error::Timeout { operation }
+            | Error::Decode { operation, .. }
+            | Error::QuotaWait { operation, .. }
+            | Error::NotCached { operation, .. }
+            | Error::Paging { operation, .. } => Some(operation),
+            _ => None,
         }
     }
 
@@ -526,6 +559,7 @@ mod tests {
     #[test]
     fn messages_end_with_the_next_step_of_their_failure() {
         let http = |status| Error::Http {
+            operation: "get_file".into(),
             status,
             body: "page".into(),
         };
@@ -537,8 +571,12 @@ mod tests {
             http(404)
         );
         // A redirect's body already says where it pointed and what to check.
-        assert_eq!(http(302).to_string(), "HTTP 302 from VirusTotal: page");
+        assert_eq!(
+            http(302).to_string(),
+            "get_file: HTTP 302 from VirusTotal: page"
+        );
         let api = Error::Api {
+            operation: "search".into(),
             status: 400,
             code: ErrorCode::UnselectiveContentQuery,
             message: "too broad".into(),
@@ -546,7 +584,7 @@ mod tests {
         };
         assert_eq!(
             api.to_string(),
-            "VirusTotal error UnselectiveContentQueryError (HTTP 400): too broad; make the \
+            "search: VirusTotal error UnselectiveContentQueryError (HTTP 400): too broad; make the \
              content search more selective"
         );
         let t = Error::Timeout {

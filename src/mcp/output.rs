@@ -660,7 +660,7 @@ pub fn describe_error(tool: &str, e: &Error) -> String {
             "{tool} failed: VirusTotal {code} (HTTP {status}): {message}.{}",
             next(Failure::of_answer(*status, Some(code)))
         ),
-        Error::Http { status, body } => format!(
+        Error::Http { status, body, .. } => format!(
             "{tool} failed: HTTP {status} from VirusTotal{}.{}",
             if body.is_empty() {
                 String::new()
@@ -822,6 +822,7 @@ mod tests {
     #[test]
     fn error_results_take_the_next_step_from_the_error_layers_table() {
         let api = |status, code: &str| Error::Api {
+            operation: "get_file".into(),
             status,
             code: crate::ErrorCode::parse(code),
             message: "m".into(),
@@ -843,6 +844,7 @@ mod tests {
         assert!(t.contains("--tier"), "{t}");
         // A body that is not VirusTotal's JSON gets the advice of its status, not "try later".
         let http = |status| Error::Http {
+            operation: "get_file".into(),
             status,
             body: "b".into(),
         };

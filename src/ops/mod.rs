@@ -72,32 +72,38 @@ macro_rules! dispatchers {
             #[allow(unused_imports)]
             use super::{Args, Output};
             use crate::{Client, Error};
+            // Each call is boxed in its own (non-async) function: `dispatch` then holds one
+            // pointer per operation instead of every operation's future, which in a debug build
+            // made its stack frame over a megabyte (one slot per match arm).
             $(
                 #[allow(unused_variables)]
-                pub(super) async fn $id(client: &Client, args: &Args, raw: bool) -> Result<Output, Error> {
-                    #[allow(unused_mut)]
-                    let mut b = client.$id();
-                    $( dispatchers!(@set b, args, $setter, $arg, $req, $ty); )*
-                    $( b = b.body(args.body::<$body>()?); )?
-                    if raw {
-                        // A JSON answer is kept as sent (see `client::answers`); the typed decode
-                        // of the empty stand-in then fails, and that error is not the outcome.
-                        let (r, raw) = crate::client::capturing(Box::pin(b.send())).await;
-                        if let Some(raw) = raw {
-                            return raw.map(Output::Raw);
+                pub(super) fn $id<'a>(client: &'a Client, args: &'a Args, raw: bool) -> futures::future::BoxFuture<'a, Result<Output, Error>> {
+                    Box::pin(async move {
+                        #[allow(unused_mut)]
+                        let mut b = client.$id();
+                        $( dispatchers!(@set b, args, $setter, $arg, $req, $ty); )*
+                        $( b = b.body(args.body::<$body>()?); )?
+                        if raw {
+                            // A JSON answer is kept as sent (see `client::answers`); the typed
+                            // decode of the empty stand-in then fails, and that error is not the
+                            // outcome.
+                            let (r, raw) = crate::client::capturing(Box::pin(b.send())).await;
+                            if let Some(raw) = raw {
+                                return raw.map(Output::Raw);
+                            }
+                            let r = r?;
+                            return dispatchers!(@resp $id, r, $resp);
                         }
-                        let r = r.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
-                        return dispatchers!(@resp $id, r, $resp);
-                    }
-                    let r = b.send().await.map_err(|e| Error::from_progenitor(stringify!($id), e))?;
-                    dispatchers!(@resp $id, r, $resp)
+                        let r = b.send().await?;
+                        dispatchers!(@resp $id, r, $resp)
+                    })
                 }
             )*
         }
 
         async fn dispatch(client: &Client, id: &str, args: &Args, raw: bool) -> Result<Output, Error> {
             match id {
-                $( stringify!($id) => Box::pin(generated_calls::$id(client, args, raw)).await, )*
+                $( stringify!($id) => generated_calls::$id(client, args, raw).await, )*
                 $( stringify!($hid) => Box::pin(upload::$hid(client, args)).await, )*
                 other => Err(Error::InvalidInput { argument: "operation".into(), problem: format!("unknown operation `{other}`") }),
             }
@@ -204,6 +210,7 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
         let body: Value = serde_json::from_slice(&lookup.body).unwrap_or_default();
         let text = |k: &str| body["error"][k].as_str().unwrap_or_default().to_string();
         return Err(Error::Api {
+            operation: id.to_string(),
             status: 404,
             code: crate::ErrorCode::parse(&text("code")),
             message: text("message"),

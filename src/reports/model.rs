@@ -1,7 +1,7 @@
 //! The report model shared by the four object reports: what a report holds, as plain data
 //! (serialised as the reports' JSON). How it is filled from VirusTotal JSON is in
-//! [`super::extract`], how its text is made inert in [`super::text`], and how it is rendered as
-//! markdown in [`super::render`]; the names most callers need are re-exported here.
+//! `reports::extract`, how its text is made inert in `reports::text`, and how it is rendered as
+//! markdown in `reports::render`; the names most callers need are re-exported here.
 //!
 //! A field VirusTotal did not return is left out, never shown as "Unknown".
 

@@ -279,7 +279,7 @@ async fn ids_are_percent_encoded_and_cannot_change_the_path() {
     for bad in ["..", ".", ""] {
         let e = client.get_comment().id(bad).send().await.unwrap_err();
         assert!(
-            matches!(e, progenitor_client::Error::InvalidRequest(_)),
+            matches!(e, vtmcp::Error::InvalidInput { .. }),
             "{bad:?}: {e:?}"
         );
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 ///   VirusTotal's message speaks of a daily or monthly quota or the local daily budget is
 ///   spent (those do not pass by waiting minutes). It is off by default because VirusTotal
 ///   answers every exhausted quota with the same code and a message that rarely says which;
-///   a batch job without a local [`RateLimit`] is the case for turning it on.
+///   a batch job without a local [`RateLimit`](super::RateLimit) is the case for turning it on.
 ///
 /// The wait grows exponentially from [`initial_backoff`](RetryPolicy::initial_backoff)
 /// ([`quota_backoff`](RetryPolicy::quota_backoff) for 429s) up to

@@ -159,7 +159,7 @@ async fn a_non_json_502_keeps_its_status_and_body_text() {
         .map_err(|e| Error::from_progenitor("get_file", e))
         .unwrap_err();
     match &e {
-        Error::Http { status, body } => {
+        Error::Http { status, body, .. } => {
             assert_eq!(*status, 502);
             assert!(
                 body.contains("502 Bad Gateway from the front end"),
