@@ -2,6 +2,8 @@
 
 mod cache;
 mod client;
+mod confirm;
+mod conformance;
 mod e2e;
 mod extract;
 mod findings;
@@ -13,6 +15,7 @@ mod network;
 mod operations;
 mod props;
 mod reports;
+mod resources;
 mod roundtrip;
 mod scale;
 mod spec;
