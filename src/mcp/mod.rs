@@ -10,11 +10,19 @@
 //! they add tools, every session initialized before that is sent
 //! `notifications/tools/list_changed`, and sessions initialized after it list the larger set
 //! from the start. A call to a tool that only detection could enable waits for it.
+//!
+//! Besides tools: resources, resource templates and completions ([`resources`]; a report
+//! resource is read through the same call path as its tool), prompts ([`prompts`]), and a
+//! confirmation asked of the user before `scan_url` / `scan_file` share anything
+//! ([`confirm`]).
 
 pub mod catalog;
 pub mod cli;
+pub mod confirm;
 pub mod meta;
 pub mod output;
+pub mod prompts;
+pub mod resources;
 pub mod shrink;
 pub mod tier;
 pub mod validate;
@@ -30,10 +38,14 @@ use futures::FutureExt;
 use output::Downloads;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientJsonRpcMessage,
-    ClientNotification, Implementation, InitializeRequestParams, InitializeResult, JsonRpcMessage,
-    ListToolsResult, PaginatedRequestParams, RequestId, ServerCapabilities, ServerConfig,
-    ServerJsonRpcMessage, Tool,
+    ClientNotification, CompleteRequestParams, CompleteResult, CompletionInfo,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, JsonRpcMessage, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Reference, RequestId, ResourceContents,
+    ServerCapabilities, ServerConfig, ServerJsonRpcMessage, Tool,
 };
+use rmcp::model::{ClientResult, ContentBlock, ElicitRequest, ElicitationAction, ServerRequest};
 use rmcp::service::{Peer, RequestContext};
 use rmcp::transport::Transport;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -390,6 +402,163 @@ impl VtServer {
         Some(self.dispatch(name, args, Progress::default()).await)
     }
 
+    /// Reads a resource: a guide is written here; a report, relationship page or collection is
+    /// a call of its tool through `VtServer::run` (the call path of every tool: validation,
+    /// the key's tier and the granted permissions whatever the toolsets, cache, quota, errors),
+    /// checked first so that a read the session cannot make is refused with nothing sent.
+    pub async fn read_resource_uri(
+        &self,
+        uri: &str,
+        progress: Progress,
+    ) -> Result<ReadResourceResult, McpError> {
+        let (tool, args, mime) = match resources::resolve(uri) {
+            Err(why) => return Err(McpError::invalid_params(why, None)),
+            Ok(resources::Target::Guide(path)) => {
+                let view = self.view();
+                let ctx = resources::GuideContext {
+                    selection: &view.selection,
+                    tier_line: view.tier.describe(&view.selection.tiers),
+                    entries: &view.entries,
+                };
+                let text = resources::guide(&path, &ctx);
+                return Ok(ReadResourceResult::new(vec![
+                    ResourceContents::text(text, uri).with_mime_type("text/markdown"),
+                ]));
+            }
+            Ok(resources::Target::Call { tool, args, mime }) => (tool, args, mime),
+        };
+        let view = self.view_for_call(tool, &args).await;
+        let Some(entry) = view.entry(tool) else {
+            return Err(McpError::internal_error(
+                format!("{uri}: {tool} has no implementation"),
+                None,
+            ));
+        };
+        let refusal = if let Some(r) = &entry.refused {
+            Some(format!("{uri}: {}. Nothing was sent to VirusTotal.", r.why))
+        } else if let Err(e) = validate::validate_args(entry.schema(), &args) {
+            Some(format!(
+                "{uri}: invalid `{}`: {}. Nothing was sent to VirusTotal.",
+                e.argument, e.problem
+            ))
+        } else if let Some(msg) = view.premium_only_value(entry, &args) {
+            Some(format!("{uri}: {msg}"))
+        } else if !self.state.client.has_api_key() {
+            Some(format!(
+                "{uri}: no VirusTotal API key is configured (set VT_API_KEY in the server's environment). Nothing was sent."
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            return Err(McpError::invalid_params(why, None));
+        }
+        let result = self.run(view, entry, args, progress, Gate::Access).await;
+        let text = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if result.is_error == Some(true) {
+            return Err(McpError::internal_error(format!("{uri}: {text}"), None));
+        }
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, uri).with_mime_type(mime),
+        ]))
+    }
+
+    /// What a call of `name` would share, when the user should be asked first: a submission
+    /// tool (`scan_url`, `scan_file`) the session allows, called with valid arguments (and, for
+    /// a file, a path the upload directories allow), by a client that can ask. Otherwise the
+    /// call runs as without the question and gives its own answer.
+    fn to_confirm(
+        &self,
+        name: &str,
+        args: &Map<String, Value>,
+        caps: Option<&rmcp::model::ClientCapabilities>,
+    ) -> Option<String> {
+        if !confirm::ASKING_TOOLS.contains(&name) || !confirm::supported(caps) {
+            return None;
+        }
+        let view = self.view();
+        let entry = view.entry(name)?;
+        if entry.hidden.is_some() || !self.state.client.has_api_key() {
+            return None;
+        }
+        let mut args = args.clone();
+        args.remove("cache");
+        validate::validate_args(entry.schema(), &args).ok()?;
+        confirm::what(name, &args, |path| {
+            self.state.uploads.open_file(path).map(|f| (f.name, f.len))
+        })
+    }
+
+    /// Asks the user to confirm a submission when [`VtServer::to_confirm`] says so: `None` to
+    /// go on with the call, or the call's answer (the question itself with 2026-07-28, a
+    /// "nothing was sent" result after a decline or cancel, or an error result when the question
+    /// could not be asked).
+    async fn confirm_first(
+        &self,
+        name: &str,
+        args: &Map<String, Value>,
+        responses: Option<&rmcp::model::InputResponses>,
+        context: &RequestContext<RoleServer>,
+    ) -> Option<CallToolResponse> {
+        let caps = context.client_capabilities();
+        let what = self.to_confirm(name, args, caps.as_ref())?;
+        let modern = context
+            .protocol_version()
+            .is_some_and(|v| !v.has_initialize());
+        let action = if modern {
+            match confirm::answer(responses) {
+                Some(action) => action,
+                None => return Some(confirm::input_required(name, &what).into()),
+            }
+        } else {
+            let ask = context
+                .peer
+                .send_request(ServerRequest::ElicitRequest(ElicitRequest::new(
+                    confirm::question(name, &what),
+                )));
+            let answered = tokio::select! {
+                r = ask => r,
+                _ = context.ct.cancelled() => return Some(output::error_result(format!("{name} was cancelled while asking the user to confirm; nothing was sent to VirusTotal")).into()),
+            };
+            match answered {
+                Ok(ClientResult::ElicitResult(r)) => r.action,
+                Ok(_) => ElicitationAction::Cancel,
+                Err(e) => {
+                    return Some(
+                        output::error_result(format!(
+                            "{name}: could not ask the user to confirm sharing {what} ({e}); nothing was sent to VirusTotal"
+                        ))
+                        .into(),
+                    );
+                }
+            }
+        };
+        if action == ElicitationAction::Accept {
+            return None;
+        }
+        let mut r = CallToolResult::success(vec![ContentBlock::text(confirm::declined(
+            name, &what, &action,
+        ))]);
+        output::escape_text_controls(&mut r);
+        Some(r.into())
+    }
+
+    /// The values that complete an argument of a resource template or prompt (closed sets
+    /// only: relationship names the key may use, toolsets, threat kinds).
+    pub fn completions(&self, reference: &Reference, argument: &str, prefix: &str) -> Vec<String> {
+        let reference = match reference {
+            Reference::Resource(r) => r.uri.clone(),
+            Reference::Prompt(p) => format!("prompt:{}", p.name),
+            _ => return Vec::new(),
+        };
+        resources::complete(&reference, argument, prefix, self.view().access).unwrap_or_default()
+    }
+
     /// Runs a call of a known tool: `call_operation` is unwrapped into the call of the
     /// operation it names, which then runs exactly as a call of that operation's own tool
     /// ([`VtServer::run`]), except that toolsets do not matter (the key's tier and the granted
@@ -676,8 +845,18 @@ impl VtServer {
 /// list whatever its ttl). After that an hour, not "forever": a client that keeps lists across
 /// reconnects would otherwise hold on to the list of a server since restarted with other flags.
 fn tools_list_ttl_ms(tier: &TierStatus) -> u64 {
-    if tier.is_detecting() { 0 } else { 3_600_000 }
+    if tier.is_detecting() {
+        0
+    } else {
+        STATIC_LIST_TTL_MS
+    }
 }
+
+/// How long a client may keep a list that does not change while the process runs: the
+/// resources, resource templates and prompts (fixed at build time), and the tools once the
+/// tier is known. An hour for the reason given at [`tools_list_ttl_ms`]: a server restarted
+/// with other flags may answer differently.
+const STATIC_LIST_TTL_MS: u64 = 3_600_000;
 
 /// Which refusal a call is judged by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -866,6 +1045,9 @@ impl ServerHandler for VtServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_completions()
+                .enable_prompts()
+                .enable_resources()
                 .enable_tools()
                 .enable_tool_list_changed()
                 .build(),
@@ -895,6 +1077,102 @@ impl ServerHandler for VtServer {
             .with_ttl_ms(tools_list_ttl_ms(&view.tier)))
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(
+            ListResourcesResult::with_all_items(resources::listed())
+                .with_ttl_ms(STATIC_LIST_TTL_MS),
+        )
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(
+            ListResourceTemplatesResult::with_all_items(resources::templates())
+                .with_ttl_ms(STATIC_LIST_TTL_MS),
+        )
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let progress = match context.meta.get_progress_token() {
+            Some(token) => Progress::new(output::progress_sink(context.peer.clone(), token)),
+            None => Progress::default(),
+        };
+        let uri = request.uri;
+        // A task of its own: a report's future is deep, and polled inside the service's own
+        // futures it can exceed a thread's stack in debug builds.
+        let server = self.clone();
+        let target = uri.clone();
+        let mut read =
+            tokio::spawn(async move { server.read_resource_uri(&target, progress).await });
+        tokio::select! {
+            r = &mut read => match r {
+                Ok(r) => r.map(Into::into),
+                Err(_) => Err(McpError::internal_error(format!("{uri}: the read failed with an internal error (a bug in vtmcp); other requests keep working"), None)),
+            },
+            _ = context.ct.cancelled() => {
+                read.abort();
+                Err(McpError::internal_error(format!("{uri}: the read was cancelled; its request to VirusTotal was abandoned"), None))
+            }
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()).with_ttl_ms(STATIC_LIST_TTL_MS))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let view = self.view();
+        let listed = |tool: &str| view.entry(tool).is_some_and(|e| e.hidden.is_none());
+        let session = prompts::Session {
+            listed: &listed,
+            premium: view.premium,
+        };
+        let args = request.arguments.unwrap_or_default();
+        prompts::get(&request.name, &args, &session)
+            .map(Into::into)
+            .map_err(|why| McpError::invalid_params(why, None))
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let mut values = self.completions(
+            &request.r#ref,
+            &request.argument.name,
+            &request.argument.value,
+        );
+        let total = values.len();
+        values.truncate(CompletionInfo::MAX_VALUES);
+        let info = CompletionInfo::with_pagination(
+            values,
+            Some(u32::try_from(total).unwrap_or(u32::MAX)),
+            total > CompletionInfo::MAX_VALUES,
+        )
+        .map_err(|e| McpError::internal_error(e, None))?;
+        Ok(CompleteResult::new(info))
+    }
+
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.view().entry(name).map(|e| e.tool().clone())
     }
@@ -906,12 +1184,20 @@ impl ServerHandler for VtServer {
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.as_ref();
         let args = request.arguments.unwrap_or_default();
+        // Confirm before sharing, where the client can ask its user (see `confirm`). Boxed, as
+        // the call below: both futures live inside the service's own, on one thread's stack.
+        if let Some(answer) =
+            Box::pin(self.confirm_first(name, &args, request.input_responses.as_ref(), &context))
+                .await
+        {
+            return Ok(answer);
+        }
         let progress = match context.meta.get_progress_token() {
             Some(token) => Progress::new(output::progress_sink(context.peer.clone(), token)),
             None => Progress::default(),
         };
         tokio::select! {
-            r = self.call_tool_with_progress(name, args, progress) => r.map(Into::into),
+            r = Box::pin(self.call_tool_with_progress(name, args, progress)) => r.map(Into::into),
             _ = context.ct.cancelled() => Ok(output::error_result(format!("{name} was cancelled; its request to VirusTotal was abandoned")).into()),
         }
     }

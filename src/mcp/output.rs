@@ -82,16 +82,29 @@ fn size(v: &(impl serde::Serialize + ?Sized)) -> usize {
 /// One cut the output budget made; paths are JSON pointers into the result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cut {
-    /// A member removed whole (`bytes` long).
-    Dropped { path: String, bytes: usize },
-    /// A list cut to its first `kept` of `of` items.
-    Kept {
+    /// A member removed whole.
+    Dropped {
+        /// Its JSON pointer.
         path: String,
+        /// How long it was (bytes of JSON).
+        bytes: usize,
+    },
+    /// A list cut to its first items.
+    Kept {
+        /// Its JSON pointer.
+        path: String,
+        /// The items kept.
         kept: usize,
+        /// The items it had.
         of: usize,
     },
-    /// A string cut from `from` characters.
-    Shortened { path: String, from: usize },
+    /// A string shortened.
+    Shortened {
+        /// Its JSON pointer.
+        path: String,
+        /// Its length before, in characters.
+        from: usize,
+    },
 }
 
 impl Cut {
