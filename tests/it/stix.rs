@@ -356,26 +356,22 @@ impl Parser<'_> {
             Err(format!("expected {tok:?} at {}", self.i))
         }
     }
+    /// `item (op item)*`: the grammar's left-associative joins (FOLLOWEDBY, OR, AND).
+    fn joined(
+        &mut self,
+        op: &str,
+        item: fn(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
+        item(self)?;
+        while self.eat(op) {
+            item(self)?;
+        }
+        Ok(())
+    }
     fn observation_expressions(&mut self) -> Result<(), String> {
-        self.observation_or()?;
-        while self.eat("FOLLOWEDBY") {
-            self.observation_or()?;
-        }
-        Ok(())
-    }
-    fn observation_or(&mut self) -> Result<(), String> {
-        self.observation_and()?;
-        while self.eat("OR") {
-            self.observation_and()?;
-        }
-        Ok(())
-    }
-    fn observation_and(&mut self) -> Result<(), String> {
-        self.observation()?;
-        while self.eat("AND") {
-            self.observation()?;
-        }
-        Ok(())
+        self.joined("FOLLOWEDBY", |p| {
+            p.joined("OR", |p| p.joined("AND", Self::observation))
+        })
     }
     fn observation(&mut self) -> Result<(), String> {
         if self.eat("[") {
@@ -405,18 +401,7 @@ impl Parser<'_> {
         }
     }
     fn comparison_or(&mut self) -> Result<(), String> {
-        self.comparison_and()?;
-        while self.eat("OR") {
-            self.comparison_and()?;
-        }
-        Ok(())
-    }
-    fn comparison_and(&mut self) -> Result<(), String> {
-        self.prop_test()?;
-        while self.eat("AND") {
-            self.prop_test()?;
-        }
-        Ok(())
+        self.joined("OR", |p| p.joined("AND", Self::prop_test))
     }
     fn prop_test(&mut self) -> Result<(), String> {
         if self.eat("(") {
