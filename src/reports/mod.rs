@@ -290,7 +290,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ObjectReport<FileArg>>(Info {
         name: "get_file_report",
         title: "File report",
-        description: "Verdict, identity, dates, reputation, threat label, sandbox/YARA/Sigma/IDS highlights and relationships of a file, by MD5, SHA-1 or SHA-256. Summary depth costs one request.",
+        description: "Gets verdict, identity, dates, reputation, threat label, sandbox/YARA/Sigma/IDS highlights and relationships of a file, by MD5, SHA-1 or SHA-256. Summary depth costs one request.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["get_file", "list_file_related_objects"],
@@ -298,7 +298,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ObjectReport<UrlArg>>(Info {
         name: "get_url_report",
         title: "URL report",
-        description: "Verdict, final URL, title, HTTP code, categories and relationships of a URL. Never submits an unknown URL.",
+        description: "Gets verdict, final URL, title, HTTP code, categories and relationships of a URL. Never submits an unknown URL.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["get_url", "list_url_related_objects"],
@@ -306,7 +306,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ObjectReport<DomainArg>>(Info {
         name: "get_domain_report",
         title: "Domain report",
-        description: "Verdict, registrar, dates, DNS, certificate, categories, popularity and relationships of a domain.",
+        description: "Gets verdict, registrar, dates, DNS, certificate, categories, popularity and relationships of a domain.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["get_domain", "list_domain_related_objects"],
@@ -314,7 +314,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ObjectReport<IpArg>>(Info {
         name: "get_ip_report",
         title: "IP address report",
-        description: "Verdict, ASN, owner, country, network, certificate and relationships of an IPv4 or IPv6 address.",
+        description: "Gets verdict, ASN, owner, country, network, certificate and relationships of an IP address (IPv4 or IPv6).",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["get_ip_address", "list_ip_address_related_objects"],
@@ -322,7 +322,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<RelationshipPage<FileArg>>(Info {
         name: "get_file_relationship",
         title: "File relationship",
-        description: "One page of objects related to a file; pass the returned cursor for the next page.",
+        description: "Lists one page of objects related to a file; pass the returned cursor for the next page.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["list_file_related_objects"],
@@ -330,7 +330,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<RelationshipPage<UrlArg>>(Info {
         name: "get_url_relationship",
         title: "URL relationship",
-        description: "One page of objects related to a URL; pass the returned cursor for the next page.",
+        description: "Lists one page of objects related to a URL; pass the returned cursor for the next page.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["list_url_related_objects"],
@@ -338,7 +338,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<RelationshipPage<DomainArg>>(Info {
         name: "get_domain_relationship",
         title: "Domain relationship",
-        description: "One page of objects related to a domain; pass the returned cursor for the next page.",
+        description: "Lists one page of objects related to a domain; pass the returned cursor for the next page.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["list_domain_related_objects"],
@@ -346,7 +346,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<RelationshipPage<IpArg>>(Info {
         name: "get_ip_relationship",
         title: "IP relationship",
-        description: "One page of objects related to an IP address; pass the returned cursor for the next page.",
+        description: "Lists one page of objects related to an IP address; pass the returned cursor for the next page.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["list_ip_address_related_objects"],
@@ -354,7 +354,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<triage::Triage>(Info {
         name: "triage_iocs",
         title: "Triage indicators",
-        description: "Verdicts for a list of hashes, URLs, domains and IPs (types detected, duplicates merged) in one table; states the requests it will spend and stops cleanly at the quota.",
+        description: "Triages hashes, URLs, domains and IPs (types detected, duplicates merged) into one verdict table; states the requests it will spend and stops cleanly at the quota.",
         permission: Permission::Read,
         tier: Tier::PUBLIC,
         calls: &["get_file", "get_url", "get_domain", "get_ip_address"],
@@ -391,7 +391,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<GetProfile<ThreatActors>>(Info {
         name: "get_threat_actor",
         title: "Threat actor",
-        description: "A threat actor profile by collection id or name.",
+        description: "Gets a threat actor profile by collection id or name.",
         permission: Permission::Read,
         tier: Tier::PREMIUM,
         calls: &[
@@ -403,7 +403,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ListProfiles<ThreatActors>>(Info {
         name: "list_threat_actors",
         title: "List threat actors",
-        description: "Threat actors, optionally filtered by name.",
+        description: "Lists threat actors, optionally filtered by name.",
         permission: Permission::Read,
         tier: Tier::PREMIUM,
         calls: &["list_collections", "list_legacy_threat_actors"],
@@ -411,7 +411,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<GetProfile<MalwareFamilies>>(Info {
         name: "get_malware_family",
         title: "Malware family",
-        description: "A malware family profile by collection id or name.",
+        description: "Gets a malware family profile by collection id or name.",
         permission: Permission::Read,
         tier: Tier::PREMIUM,
         calls: &["get_collection", "list_collections"],
@@ -419,7 +419,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ListProfiles<MalwareFamilies>>(Info {
         name: "list_malware_families",
         title: "List malware families",
-        description: "Malware families, optionally filtered by name.",
+        description: "Lists malware families, optionally filtered by name.",
         permission: Permission::Read,
         tier: Tier::PREMIUM,
         calls: &["list_collections"],
@@ -427,7 +427,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<GetProfile<Campaigns>>(Info {
         name: "get_campaign",
         title: "Campaign",
-        description: "A campaign profile by collection id or name.",
+        description: "Gets a campaign profile by collection id or name.",
         permission: Permission::Read,
         tier: Tier::PREMIUM,
         calls: &["get_collection", "list_collections"],
@@ -435,7 +435,7 @@ pub const COMPOSITES: &[Composite] = &[
     Composite::new::<ListProfiles<Campaigns>>(Info {
         name: "list_campaigns",
         title: "List campaigns",
-        description: "Campaigns, optionally filtered by name.",
+        description: "Lists campaigns, optionally filtered by name.",
         permission: Permission::Read,
         tier: Tier::PREMIUM,
         calls: &["list_collections"],

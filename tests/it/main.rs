@@ -7,6 +7,7 @@ mod client;
 mod confirm;
 mod conformance;
 mod defang;
+mod descriptions;
 mod e2e;
 mod extract;
 mod findings;
