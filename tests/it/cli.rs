@@ -50,14 +50,7 @@ async fn vtmcp_call(server: &MockServer, env: &[(&str, &str)], args: &[&str], st
 }
 
 fn file_body() -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/file.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap()
+    crate::reports::fixture("file.json")
 }
 
 async fn mount_file(server: &MockServer) {
@@ -90,14 +83,7 @@ async fn call_prints_a_report_as_markdown_and_as_json() {
 #[tokio::test]
 async fn call_takes_typed_pairs_raw_json_and_a_json_object_on_stdin() {
     let server = mock_vt().await;
-    let body: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/ip_address.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let body: Value = crate::reports::fixture("ip_address.json");
     Mock::given(matchers::path("/ip_addresses/8.8.8.8"))
         .respond_with(ResponseTemplate::new(200).set_body_json(&body))
         .mount(&server)

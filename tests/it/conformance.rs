@@ -160,14 +160,7 @@ fn args(v: Value) -> serde_json::Map<String, Value> {
 async fn run(via: Via, version: ProtocolVersion) {
     let case = format!("{via:?} {version}");
     let upstream = mock_vt().await;
-    let body: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/ip_address.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let body: Value = crate::reports::fixture("ip_address.json");
     Mock::given(matchers::path("/ip_addresses/8.8.8.8"))
         .respond_with(ResponseTemplate::new(200).set_body_json(&body))
         .mount(&upstream)
