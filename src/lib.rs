@@ -104,14 +104,35 @@
 //! request and answer types are in [`types`]; the runnable programs in `examples/` show each
 //! task end to end.
 //!
+//! ## Cargo features
+//!
+//! | feature | what it adds | default |
+//! |---|---|---|
+//! | `server` | the MCP server (the `vtmcp` binary), its Streamable HTTP transport, the CLI, the report tools ([`reports`]), calls by name ([`ops`]); implies `cache` and `feeds` | yes |
+//! | `cache` | the answer cache and the shared quota windows in SQLite or Redis ([`cache::Cache`], [`ClientBuilder::cache`]) | with `server` |
+//! | `feeds` | feed batches, decoded while they download ([`client::feeds`]) | with `server` |
+//!
+//! `server` is a default feature so that `cargo install vtmcp` installs the server. A program
+//! that only wants the typed client leaves it out:
+//!
+//! ```toml
+//! [dependencies]
+//! vtmcp = { version = "0.1", default-features = false }            # the client alone
+//! # vtmcp = { version = "0.1", default-features = false, features = ["feeds"] }
+//! ```
+//!
+//! The client alone has the rate limiter, retries, proxies and CA certificates, scans and
+//! downloads; the dependency count and build times of each build are in the README.
+//!
 //! ## The rest of the crate
 //!
-//! * **The MCP server** (the `vtmcp` binary): one tool per API operation plus hand-written
-//!   report tools ([`reports`]), filtered by toolsets, the key's tier and the permissions
-//!   granted (nothing is submitted or written unless enabled). See [`mcp`] and [`config`].
-//! * **Calls by name**: [`ops`], a layer above the client, calls any operation by name with
-//!   JSON arguments (and pages, downloads and uploads by name), reading the table in
-//!   [`operations`].
+//! * **The MCP server** (the `vtmcp` binary, feature `server`): one tool per API operation plus
+//!   hand-written report tools (`reports`), filtered by toolsets, the key's tier and the
+//!   permissions granted (nothing is submitted or written unless enabled). See `mcp` and
+//!   `config`.
+//! * **Calls by name** (feature `server`): `ops`, a layer above the client, calls any operation
+//!   by name with JSON arguments (and pages, downloads and uploads by name), reading the table
+//!   in [`operations`].
 //! * **The spec workflow**: edit the YAML, run `cargo xtask spec check` and
 //!   `cargo xtask codegen`; the client, the tool table, `COVERAGE.md` and the snapshots follow
 //!   (README, "Changing the spec").
@@ -121,14 +142,20 @@
 pub mod access;
 pub mod cache;
 pub mod client;
+#[cfg(feature = "server")]
 pub mod config;
 pub mod error;
 pub mod files;
+#[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
 pub mod mcp;
 pub mod operations;
+#[cfg(feature = "server")]
 pub mod ops;
+#[cfg(feature = "server")]
 pub mod reports;
+#[cfg(feature = "server")]
 pub mod upload_dirs;
 
 pub use client::{ApiKey, Client, ClientBuilder, types};

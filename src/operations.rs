@@ -137,6 +137,7 @@ impl OperationMeta {
 
 /// Keeps the generated dispatch list (see the module documentation) in `with_dispatch_list!`:
 /// `with_dispatch_list!(m)` expands to `m! { <the list> }`.
+#[cfg(feature = "server")]
 macro_rules! vt_dispatch {
     ($($list:tt)*) => {
         macro_rules! with_dispatch_list {
@@ -146,6 +147,12 @@ macro_rules! vt_dispatch {
         }
         pub(crate) use with_dispatch_list;
     };
+}
+
+/// Without the dispatcher (feature `server`), the list is not kept.
+#[cfg(not(feature = "server"))]
+macro_rules! vt_dispatch {
+    ($($list:tt)*) => {};
 }
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));

@@ -8,11 +8,12 @@
 //! - the README's typed-client example (`typed_client/readme.rs`, which the README must quote
 //!   verbatim) and every program in `examples/`, each run through its own `run` function (the
 //!   example files are compiled here as modules, so the code a user copies is the code tested);
-//! - the public API snapshot (`typed_client/public_api.rs`).
+//! - the public API snapshot (`typed_client/public_api.rs`);
+//! - the client-only build without the server's crates (`typed_client/features.rs`).
 
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
-use std::{io::Write, time::Duration};
+use std::time::Duration;
 use vtmcp::client::{PageOptions, RateLimit, RetryPolicy};
 use vtmcp::{Client, Error, ErrorCode};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
@@ -24,9 +25,12 @@ mod comments_example;
 #[allow(dead_code)]
 #[path = "../examples/download_sample.rs"]
 mod download_example;
+#[path = "typed_client/features.rs"]
+mod features;
 #[allow(dead_code)]
 #[path = "../examples/file_report.rs"]
 mod file_report_example;
+#[cfg(feature = "feeds")]
 #[allow(dead_code)]
 #[path = "../examples/hourly_feed.rs"]
 mod hourly_feed_example;
@@ -554,12 +558,15 @@ async fn example_download_sample() {
     );
 }
 
+#[cfg(feature = "feeds")]
 fn bz2(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
     let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     enc.write_all(data).unwrap();
     enc.finish().unwrap()
 }
 
+#[cfg(feature = "feeds")]
 #[tokio::test]
 async fn example_hourly_feed() {
     let vt = MockServer::start().await;

@@ -61,11 +61,13 @@ impl RawJson {
     }
 
     /// An answer read from the cache (its size is bounded by the cache, not the answer budget).
+    #[cfg(feature = "server")]
     pub(crate) fn cached(bytes: Bytes) -> RawJson {
         RawJson { bytes, _held: None }
     }
 
     /// The bytes, giving back the answer's share of the budget.
+    #[cfg(feature = "server")]
     pub(crate) fn into_bytes(self) -> Bytes {
         self.bytes
     }

@@ -152,6 +152,22 @@ impl FeedStream {
 impl Client {
     /// The objects of one minute of a feed (`minute` = `YYYYMMDDhhmm`, UTC; see
     /// [`minute_id`]), decoded while the batch downloads.
+    ///
+    /// ```no_run
+    /// use futures::TryStreamExt;
+    /// use vtmcp::client::{Client, FeedKind};
+    ///
+    /// # async fn demo(client: Client) -> Result<(), vtmcp::Error> {
+    /// let mut batch = match client.feed_minute(FeedKind::Files, "202401011200").await {
+    ///     Ok(batch) => batch,
+    ///     Err(e) if e.is_not_available_yet() => return Ok(()), // try again in a minute
+    ///     Err(e) => return Err(e),
+    /// };
+    /// while let Some(file) = batch.try_next().await? {
+    ///     println!("{}", file["id"]);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn feed_minute(&self, kind: FeedKind, minute: &str) -> Result<FeedStream, Error> {
         check_time(minute, "YYYYMMDDhhmm", 12)?;
         let sent = match kind {

@@ -113,23 +113,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Read one minute of the file feed (decoded while it downloads):
-//!
-//! ```no_run
-//! use futures::TryStreamExt;
-//! use vtmcp::client::{Client, FeedKind};
-//!
-//! # async fn demo(client: Client) -> Result<(), vtmcp::Error> {
-//! let mut batch = match client.feed_minute(FeedKind::Files, "202401011200").await {
-//!     Ok(batch) => batch,
-//!     Err(e) if e.is_not_available_yet() => return Ok(()), // try again in a minute
-//!     Err(e) => return Err(e),
-//! };
-//! while let Some(file) = batch.try_next().await? {
-//!     println!("{}", file["id"]);
-//! }
-//! # Ok(()) }
-//! ```
+//! Feeds (feature `feeds`): [`Client::feed_minute`] and [`Client::feed_hour`].
 //!
 //! Report waits (rate limit, retries) of one call, e.g. as MCP progress notifications:
 //!
@@ -161,6 +145,7 @@ mod generated {
 pub mod answers;
 pub mod download;
 mod errors;
+#[cfg(feature = "feeds")]
 pub mod feeds;
 pub mod ids;
 pub mod network;
@@ -174,6 +159,7 @@ pub mod upload;
 pub use answers::{DEFAULT_ANSWER_MEMORY, MAX_JSON_BODY, RawJson, capturing};
 pub use download::{Downloaded, save_stream};
 pub use errors::CallError;
+#[cfg(feature = "feeds")]
 pub use feeds::{FeedKind, FeedStream};
 pub use generated::{ByteStream, Client, ResponseValue, builder, types};
 pub use network::{CaCertificates, ProxySettings};
@@ -233,6 +219,7 @@ pub(crate) struct Shared {
     /// Bytes of JSON answers held at once ([`answers`]).
     pub(crate) answer_budget: Option<Arc<tokio::sync::Semaphore>>,
     /// Where cacheable answers are kept ([`crate::cache`]); consulted by the dispatcher.
+    #[cfg(feature = "cache")]
     pub(crate) cache: crate::cache::Cache,
 }
 
@@ -257,11 +244,13 @@ impl Client {
     }
 
     /// The key (for namespacing cache entries; never printed).
+    #[cfg(feature = "server")]
     pub(crate) fn api_key(&self) -> Option<&ApiKey> {
         self.inner().shared.api_key.as_ref()
     }
 
     /// The answer cache the dispatcher uses ([`ClientBuilder::cache`]; off by default).
+    #[cfg(feature = "cache")]
     pub fn cache(&self) -> &crate::cache::Cache {
         &self.inner().shared.cache
     }

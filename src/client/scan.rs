@@ -524,6 +524,7 @@ fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// Hashes an open file from its start and rewinds it, for a caller that uploads what it
 /// hashed (the same open file, so nothing can swap it in between).
+#[cfg(feature = "server")]
 pub(crate) async fn sha256_and_rewind(
     file: std::fs::File,
 ) -> Result<(std::fs::File, String), Error> {

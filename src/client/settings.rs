@@ -38,13 +38,14 @@ pub struct ClientBuilder {
     bundled_roots: bool,
     /// Where the rate limiter's windows are shared with other processes (none: in-process).
     shared_quota: Option<Arc<dyn super::policy::SharedWindows>>,
+    #[cfg(feature = "cache")]
     cache: crate::cache::Cache,
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("api_key", &self.api_key)
+        let mut d = f.debug_struct("ClientBuilder");
+        d.field("api_key", &self.api_key)
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -58,9 +59,10 @@ impl fmt::Debug for ClientBuilder {
             .field("max_answer_memory", &self.max_answer_memory)
             .field("proxy", &self.proxy)
             .field("ca_certificates", &self.ca_certificates)
-            .field("bundled_roots", &self.bundled_roots)
-            .field("cache", &self.cache)
-            .finish()
+            .field("bundled_roots", &self.bundled_roots);
+        #[cfg(feature = "cache")]
+        d.field("cache", &self.cache);
+        d.finish()
     }
 }
 
@@ -83,6 +85,7 @@ impl Default for ClientBuilder {
             ca_certificates: Vec::new(),
             bundled_roots: network::BUNDLED_ROOTS_DEFAULT,
             shared_quota: None,
+            #[cfg(feature = "cache")]
             cache: crate::cache::Cache::off(),
         }
     }
@@ -203,6 +206,7 @@ impl ClientBuilder {
     /// Keeps the answers of cacheable operations called through the dispatcher
     /// ([`crate::ops::call`]) in `cache` (default: [`Cache::off`](crate::cache::Cache::off)).
     /// Which operations are cacheable, and for how long, is `x-vt-cache` in the spec.
+    #[cfg(feature = "cache")]
     pub fn cache(mut self, cache: crate::cache::Cache) -> Self {
         self.cache = cache;
         self
@@ -304,6 +308,7 @@ impl ClientBuilder {
                         self.max_answer_memory.max(MAX_JSON_BODY as usize),
                     ))
                 }),
+                #[cfg(feature = "cache")]
                 cache: self.cache,
             }),
         };

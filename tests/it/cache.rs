@@ -484,7 +484,6 @@ async fn get_ip(client: &Client) -> Result<(), Error> {
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| Error::from_progenitor("get_ip_address", e))
 }
 
 async fn mount_ip(server: &MockServer) {

@@ -297,7 +297,6 @@ async fn lookup(client: &Client) -> Result<Value, Error> {
         .send()
         .await
         .map(|r| serde_json::to_value(r.into_inner()).unwrap())
-        .map_err(|e| Error::from_progenitor("get_ip_address", e))
 }
 
 fn ca(pki: &Pki) -> CaCertificates {

@@ -2,7 +2,8 @@
 //! methods of inherent impls, structs and their public fields, enums and variants, traits,
 //! constants, type aliases, re-exports), one line each, read out of `src/` with `syn` and
 //! compared with the committed `tests/snapshots/public_api.txt`. A change to the public API is
-//! then a visible diff in review. `UPDATE_SNAPSHOTS=1` rewrites the file.
+//! then a visible diff in review. `UPDATE_SNAPSHOTS=1` rewrites the file. An item built only
+//! with a Cargo feature ends in `[feature …]`, so moving an item between features shows too.
 //!
 //! Not covered: the generated client (`Client`'s builders and `types`, which follow the spec and
 //! are reviewed through `spec/operations.txt`) and items a `macro_rules!` expands to.
@@ -16,7 +17,13 @@ const SNAPSHOT: &str = "tests/snapshots/public_api.txt";
 fn the_public_api_matches_its_snapshot() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut lines = Vec::new();
-    walk_file(&root.join("src/lib.rs"), "vtmcp", true, &mut lines);
+    let crate_root = Scope {
+        module: "vtmcp".into(),
+        public: true,
+        feature: None,
+        only: None,
+    };
+    walk_file(&root.join("src/lib.rs"), &crate_root, &mut lines);
     lines.sort();
     lines.dedup();
     let actual = lines.join("\n") + "\n";
@@ -44,10 +51,23 @@ fn the_public_api_matches_its_snapshot() {
     );
 }
 
-/// Reads the module file `file` (path `module`), recording its public items when the module
-/// itself is reachable (`public`), and the public methods of inherent impls in any case (a
-/// private module's `impl Client { pub fn … }` is public API).
-fn walk_file(file: &Path, module: &str, public: bool, out: &mut Vec<String>) {
+/// Where the walk is: the module path items are recorded under, whether that module is
+/// reachable, the feature gating it (`#[cfg(feature = "…")]` on it or an enclosing module),
+/// and, for a private module whose items the parent re-exports (`mod settings;` with
+/// `pub use settings::ClientBuilder;`), the names re-exported, which are recorded under the
+/// parent's path as users reach them.
+#[derive(Clone)]
+struct Scope<'a> {
+    module: String,
+    public: bool,
+    feature: Option<String>,
+    only: Option<&'a std::collections::BTreeSet<String>>,
+}
+
+/// Reads the module file `file`, recording its public items when the module itself is
+/// reachable, and the public methods of inherent impls in any case (a private module's
+/// `impl Client { pub fn … }` is public API).
+fn walk_file(file: &Path, scope: &Scope, out: &mut Vec<String>) {
     let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let parsed = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let dir = if file.ends_with("mod.rs") || file.ends_with("lib.rs") {
@@ -55,29 +75,41 @@ fn walk_file(file: &Path, module: &str, public: bool, out: &mut Vec<String>) {
     } else {
         file.with_extension("")
     };
-    walk_items(&parsed.items, &dir, module, public, out);
+    walk_items(&parsed.items, &dir, scope, out);
 }
 
-fn walk_items(items: &[syn::Item], dir: &Path, module: &str, public: bool, out: &mut Vec<String>) {
+fn walk_items(items: &[syn::Item], dir: &Path, scope: &Scope, out: &mut Vec<String>) {
     for item in items {
-        if excluded(attrs_of(item)) {
+        let attrs = attrs_of(item);
+        if excluded(attrs) {
             continue;
         }
+        let feature = feature_of(attrs).or_else(|| scope.feature.clone());
+        let start = out.len();
         match item {
             syn::Item::Mod(m) => {
-                let is_pub = public && is_public(&m.vis);
-                let path = format!("{module}::{}", m.ident);
-                match &m.content {
-                    Some((_, inner)) => {
-                        walk_items(inner, &dir.join(m.ident.to_string()), &path, is_pub, out)
+                let name = m.ident.to_string();
+                let reexported = reexports_of(items, &name);
+                let inner = if is_public(&m.vis) || reexported.is_empty() {
+                    Scope {
+                        module: format!("{}::{name}", scope.module),
+                        public: scope.public && is_public(&m.vis),
+                        feature,
+                        only: None,
                     }
-                    None => walk_file(
-                        &module_file(dir, &m.ident.to_string(), &m.attrs),
-                        &path,
-                        is_pub,
-                        out,
-                    ),
+                } else {
+                    Scope {
+                        module: scope.module.clone(),
+                        public: scope.public,
+                        feature,
+                        only: Some(&reexported),
+                    }
+                };
+                match &m.content {
+                    Some((_, content)) => walk_items(content, &dir.join(&name), &inner, out),
+                    None => walk_file(&module_file(dir, &name, &m.attrs), &inner, out),
                 }
+                continue;
             }
             syn::Item::Impl(imp) if imp.trait_.is_none() => {
                 let ty = tidy(imp.self_ty.to_token_stream());
@@ -86,23 +118,87 @@ fn walk_items(items: &[syn::Item], dir: &Path, module: &str, public: bool, out: 
                         && is_public(&f.vis)
                         && !excluded(&f.attrs)
                     {
-                        out.push(format!("impl {ty} {{ {} }}", sig(&f.sig)));
+                        let gate = feature_of(&f.attrs).or_else(|| feature.clone());
+                        out.push(format!("impl {ty} {{ {} }}{}", sig(&f.sig), suffix(&gate)));
                     }
                     if let syn::ImplItem::Const(c) = it
                         && is_public(&c.vis)
                     {
                         out.push(format!(
-                            "impl {ty} {{ const {}: {} }}",
+                            "impl {ty} {{ const {}: {} }}{}",
                             c.ident,
-                            tidy(c.ty.to_token_stream())
+                            tidy(c.ty.to_token_stream()),
+                            suffix(&feature)
                         ));
                     }
                 }
+                continue;
             }
-            _ if public => describe(item, module, out),
+            _ if scope.public
+                && scope
+                    .only
+                    .is_none_or(|only| ident_of(item).is_some_and(|i| only.contains(&i))) =>
+            {
+                describe(item, &scope.module, out)
+            }
             _ => {}
         }
+        for line in &mut out[start..] {
+            line.push_str(&suffix(&feature));
+        }
     }
+}
+
+/// ` [feature x]` for an item only built with feature `x`.
+fn suffix(feature: &Option<String>) -> String {
+    feature
+        .as_ref()
+        .map(|f| format!(" [feature {f}]"))
+        .unwrap_or_default()
+}
+
+/// The feature of `#[cfg(feature = "x")]` among `attrs`.
+fn feature_of(attrs: &[syn::Attribute]) -> Option<String> {
+    attrs.iter().find_map(|a| {
+        let text = tidy(a.to_token_stream());
+        let rest = text.strip_prefix("#[cfg(feature = \"")?;
+        Some(rest.strip_suffix("\")]")?.to_string())
+    })
+}
+
+/// The names the module (`items`) re-exports from its child module `child`.
+fn reexports_of(items: &[syn::Item], child: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for item in items {
+        if let syn::Item::Use(u) = item
+            && is_public(&u.vis)
+        {
+            let mut paths = Vec::new();
+            use_paths(&u.tree, String::new(), &mut paths);
+            for p in paths {
+                if let Some(name) = p.strip_prefix(&format!("{child}::"))
+                    && !name.contains("::")
+                {
+                    names.insert(name.split(" as ").next().unwrap_or(name).to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
+fn ident_of(item: &syn::Item) -> Option<String> {
+    let ident = match item {
+        syn::Item::Const(i) => &i.ident,
+        syn::Item::Enum(i) => &i.ident,
+        syn::Item::Fn(i) => &i.sig.ident,
+        syn::Item::Static(i) => &i.ident,
+        syn::Item::Struct(i) => &i.ident,
+        syn::Item::Trait(i) => &i.ident,
+        syn::Item::Type(i) => &i.ident,
+        _ => return None,
+    };
+    Some(ident.to_string())
 }
 
 /// The file of `mod name;` declared in a module whose own files live in `dir`.

@@ -28,8 +28,10 @@ pub mod wait;
 pub use limiter::RateLimiter;
 pub use retry::RetryPolicy;
 pub use shared::{SharedError, SharedReservation, SharedUsage, SharedWindows, SlotId};
+#[cfg(feature = "server")]
+pub(crate) use wait::human;
+pub(crate) use wait::report;
 pub use wait::{WaitEvent, WaitReporter, with_wait_reporter};
-pub(crate) use wait::{human, report};
 
 use std::{fmt, time::Duration};
 

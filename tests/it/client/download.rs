@@ -56,13 +56,7 @@ async fn a_download_follows_the_redirect_without_the_key_and_streams_to_a_file()
     assert_eq!(done.bytes, content.len() as u64);
     // The typed method's stream, saved without the dispatcher: the same redirect, the same file.
     let typed = dir.path().join("typed.bin");
-    let body = client
-        .download_file()
-        .id(MD5)
-        .send()
-        .await
-        .map_err(|e| vtmcp::Error::from_progenitor("download_file", e))
-        .unwrap();
+    let body = client.download_file().id(MD5).send().await.unwrap();
     let done = save_stream("download_file", body.into_inner(), &typed)
         .await
         .unwrap();

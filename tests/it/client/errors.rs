@@ -59,13 +59,7 @@ async fn every_vt_error_code_maps_to_its_variant() {
             .respond_with(vt_error(*status, code, &format!("message {i}")))
             .mount(&server)
             .await;
-        let e = client
-            .get_file()
-            .id(id.as_str())
-            .send()
-            .await
-            .map_err(|e| Error::from_progenitor("get_file", e))
-            .unwrap_err();
+        let e = client.get_file().id(id.as_str()).send().await.unwrap_err();
         match &e {
             Error::Api {
                 status: s,
@@ -115,13 +109,7 @@ async fn the_shared_error_fixtures_map_and_their_daily_quota_is_not_retried() {
             .respond_with(ResponseTemplate::new(*status).set_body_json(&body))
             .mount(&server)
             .await;
-        let e = client
-            .get_file()
-            .id(id.as_str())
-            .send()
-            .await
-            .map_err(|e| Error::from_progenitor("get_file", e))
-            .unwrap_err();
+        let e = client.get_file().id(id.as_str()).send().await.unwrap_err();
         assert_eq!(
             (e.status(), e.code()),
             (Some(*status), Some(code)),
@@ -156,7 +144,6 @@ async fn a_non_json_502_keeps_its_status_and_body_text() {
         .id(MD5)
         .send()
         .await
-        .map_err(|e| Error::from_progenitor("get_file", e))
         .unwrap_err();
     match &e {
         Error::Http { status, body, .. } => {
@@ -252,28 +239,14 @@ async fn the_api_key_never_appears_in_errors_or_debug_output() {
     let client = build(server.uri());
     let get = |id: &'static str| {
         let client = client.clone();
-        async move {
-            client
-                .get_file()
-                .id(id)
-                .send()
-                .await
-                .map_err(|e| Error::from_progenitor("get_file", e))
-                .unwrap_err()
-        }
+        async move { client.get_file().id(id).send().await.unwrap_err() }
     };
     let mut errors: Vec<Error> = vec![
         get("00000000000000000000000000000401").await,
         get("00000000000000000000000000000502").await,
         get("00000000000000000000000000000200").await,
         get("000000000000000000000000000000de").await,
-        client
-            .get_file()
-            .id("not a hash")
-            .send()
-            .await
-            .map_err(|e| Error::from_progenitor("get_file", e))
-            .unwrap_err(),
+        client.get_file().id("not a hash").send().await.unwrap_err(),
     ];
     // The echoes really carried the key, and it was scrubbed.
     assert!(matches!(errors[0], Error::Api { .. }) && errors[0].to_string().contains("<redacted>"));
@@ -300,13 +273,7 @@ async fn the_api_key_never_appears_in_errors_or_debug_output() {
         l.local_addr().unwrap().port()
     };
     let dead = build(format!("http://127.0.0.1:{port}"));
-    let e = dead
-        .get_file()
-        .id(MD5)
-        .send()
-        .await
-        .map_err(|e| Error::from_progenitor("get_file", e))
-        .unwrap_err();
+    let e = dead.get_file().id(MD5).send().await.unwrap_err();
     assert!(matches!(e, Error::Transport { .. }), "{e:?}");
     errors.push(e);
     // The local quota.
@@ -321,13 +288,7 @@ async fn the_api_key_never_appears_in_errors_or_debug_output() {
         .id("00000000000000000000000000000401")
         .send()
         .await;
-    let e = tight
-        .get_file()
-        .id(MD5)
-        .send()
-        .await
-        .map_err(|e| Error::from_progenitor("get_file", e))
-        .unwrap_err();
+    let e = tight.get_file().id(MD5).send().await.unwrap_err();
     assert!(matches!(e, Error::QuotaWait { .. }), "{e:?}");
     errors.push(e);
     // Local files, paging and analysis polling.

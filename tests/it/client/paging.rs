@@ -54,10 +54,7 @@ fn typed_comments(
             if let Some(c) = cursor {
                 b = b.cursor(c);
             }
-            b.send()
-                .await
-                .map(IntoPage::into_page)
-                .map_err(|e| Error::from_progenitor("list_file_comments", e))
+            b.send().await.map(IntoPage::into_page)
         }
     })
     .named("list_file_comments")

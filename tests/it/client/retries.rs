@@ -171,13 +171,7 @@ async fn a_daily_quota_429_is_not_retried() {
         .mount(&server)
         .await;
     let client = paused_client(&server, RateLimit::unlimited());
-    let e = client
-        .get_file()
-        .id(MD5)
-        .send()
-        .await
-        .map_err(|e| Error::from_progenitor("get_file", e))
-        .unwrap_err();
+    let e = client.get_file().id(MD5).send().await.unwrap_err();
     assert!(e.is_quota(), "{e:?}");
     assert!(client.get_ip_address().ip("8.8.8.8").send().await.is_err());
     assert_eq!(
