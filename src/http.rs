@@ -26,7 +26,8 @@
 //! cache, limiter, detected tier; with a shared cache store, other instances share the answers
 //! and the quota windows too). Tier detection starts once, when the server starts; until it
 //! ends the public set is listed, and since there is no session to send
-//! `notifications/tools/list_changed` to, a client sees the larger set when it lists again.
+//! `notifications/tools/list_changed` to, the server does not declare `tools.listChanged`
+//! ([`VtServer::without_sessions`]) and a client sees the larger set when it lists again.
 //! Progress notifications of a call still reach the client: the answer is an SSE stream that
 //! carries them before the result. The gate, body limits and connection cap below apply as in
 //! the default mode; the session cap does not (there are none).
@@ -619,10 +620,13 @@ pub async fn serve_listener(
     // Stateless: no sessions, each POST served on its own (SSE answers, so that progress and
     // keep-alive comments reach the client during a long wait).
     config.legacy_session_mode = !stateless;
-    if stateless {
+    let server = if stateless {
         // Once per process, not per request; requests share the outcome through `server`.
         server.start_tier_detection();
-    }
+        server.without_sessions()
+    } else {
+        server
+    };
     let ct = config.cancellation_token.clone();
     let mut local_sessions = LocalSessionManager::default();
     local_sessions.session_config.keep_alive = Some(SESSION_IDLE);

@@ -127,12 +127,12 @@
 //! ## The rest of the crate
 //!
 //! * **The MCP server** (the `vtmcp` binary, feature `server`): one tool per API operation plus
-//!   hand-written report tools (`reports`), filtered by toolsets, the key's tier and the
-//!   permissions granted (nothing is submitted or written unless enabled). See `mcp` and
-//!   `config`.
-//! * **Calls by name** (feature `server`): `ops`, a layer above the client, calls any operation
-//!   by name with JSON arguments (and pages, downloads and uploads by name), reading the table
-//!   in [`operations`].
+//!   hand-written report tools ([`reports`]), filtered by toolsets, the key's tier and the
+//!   permissions granted (nothing is submitted or written unless enabled). See [`mcp`] and
+//!   [`config`].
+//! * **Calls by name** (feature `server`): [`ops`], a layer above the client, calls any
+//!   operation by name with JSON arguments (and pages, downloads and uploads by name), reading
+//!   the table in [`operations`].
 //! * **The spec workflow**: edit the YAML, run `cargo xtask spec check` and
 //!   `cargo xtask codegen`; the client, the tool table, `COVERAGE.md` and the snapshots follow
 //!   (README, "Changing the spec").

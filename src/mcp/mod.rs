@@ -60,6 +60,9 @@ use tier::TierStatus;
 #[derive(Clone)]
 pub struct VtServer {
     state: Arc<State>,
+    /// Served without sessions ([`VtServer::without_sessions`]): nobody to announce a changed
+    /// tool list to.
+    sessionless: bool,
 }
 
 struct State {
@@ -215,7 +218,16 @@ impl VtServer {
                 poll_interval: config.poll_interval,
                 uploads: Arc::new(uploads),
             }),
+            sessionless: false,
         })
+    }
+
+    /// This server as served without sessions (stateless Streamable HTTP): it does not declare
+    /// `tools.listChanged`, since there is no session to send the notification to (a client
+    /// learns of a larger list by listing again; `ttlMs` on `tools/list` says when).
+    pub fn without_sessions(mut self) -> Self {
+        self.sessionless = true;
+        self
     }
 
     /// The tools as the session sees them now.
@@ -1043,17 +1055,19 @@ fn instructions(sel: &Selection, tier: &TierStatus) -> String {
 
 impl ServerHandler for VtServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_completions()
-                .enable_prompts()
-                .enable_resources()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .build(),
-        )
-        .with_server_info(Implementation::new("vtmcp", env!("CARGO_PKG_VERSION")))
-        .with_instructions(self.view().instructions.clone())
+        let capabilities = ServerCapabilities::builder()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources()
+            .enable_tools();
+        let capabilities = if self.sessionless {
+            capabilities.build()
+        } else {
+            capabilities.enable_tool_list_changed().build()
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new("vtmcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(self.view().instructions.clone())
     }
 
     async fn initialize(

@@ -7,6 +7,7 @@ use super::model::clean;
 use super::relationships::object_id;
 use super::{Answer, Ctx, Depth, Failure, Outcome, Run, objects};
 use crate::Error;
+use crate::cache::CacheMode;
 use crate::client::AnalysisWait;
 use crate::client::scan::sha256_and_rewind;
 use crate::client::upload::{UploadBody, UploadTarget, check_upload_len};
@@ -78,16 +79,17 @@ async fn finish(ctx: &Ctx, sub: Submitted<'_>) -> Outcome {
             "{tool}: the analysis {analysis} was still {status} when the timeout passed ({spent} requests spent). Call get_analysis with that id later, or scan again with a longer timeout_seconds."
         )));
     }
-    match objects::report(
+    // The analysis just changed the object: its report comes from VirusTotal, never from the
+    // cache (a lookup before the scan may have cached the old verdict).
+    let report = objects::report(
         ctx,
         &kind,
         vt_id,
         shown,
         kind.default_relationships(ctx.premium),
         Depth::Summary,
-    )
-    .await
-    {
+    );
+    match crate::cache::scope::within(CacheMode::Refresh, report).await {
         Ok(mut r) => {
             r.requests += spent;
             r.notes

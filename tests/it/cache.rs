@@ -1085,6 +1085,79 @@ pub(crate) async fn a_repeated_report_is_cached_on(cache: CacheConfig) {
     assert_eq!(requests_to(&server, &file).await, 3);
 }
 
+/// A scan changes the object: the report after the analysis comes from VirusTotal even when a
+/// lookup before the scan cached the old one (and the fresh one replaces it in the cache).
+#[tokio::test]
+async fn the_report_after_a_scan_is_fetched_not_taken_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = mock_vt().await;
+    let url = "https://fresh.example/login";
+    let object = || wiremock::matchers::path_regex("^/urls/[A-Za-z0-9_-]+$");
+    let lookups = || async {
+        let all = server.received_requests().await.unwrap_or_default();
+        all.iter()
+            .filter(|r| r.method.as_str() == "GET" && r.url.path().starts_with("/urls/"))
+            .count()
+    };
+    let verdict = |malicious: u32| {
+        json!({"data": {"type": "url", "id": "u", "attributes": {
+            "url": url, "last_analysis_stats": {"malicious": malicious, "harmless": 70}}}})
+    };
+    // Before the scan VirusTotal says 0; after it, 9.
+    Mock::given(method("GET"))
+        .and(object())
+        .respond_with(ResponseTemplate::new(200).set_body_json(verdict(0)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(object())
+        .respond_with(ResponseTemplate::new(200).set_body_json(verdict(9)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/urls"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"type": "analysis", "id": "u-new-1"}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/analyses/u-new-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {
+            "type": "analysis", "id": "u-new-1", "attributes": {"status": "completed"}}})))
+        .mount(&server)
+        .await;
+    let mut config = crate::mcp::config(&server.uri(), &["default"], &[], true, false);
+    config.cache = CacheConfig::sqlite(dir.path().join("cache.sqlite3"));
+    config.poll_interval = Duration::from_millis(20);
+    let client = crate::mcp::connect(&config).await;
+
+    let args = json!({"url": url});
+    let before = crate::mcp::call(&client, "get_url_report", args.clone()).await;
+    assert!(
+        crate::mcp::text(&before).contains("0/70"),
+        "{}",
+        crate::mcp::text(&before)
+    );
+    let cached = crate::mcp::call(&client, "get_url_report", args.clone()).await;
+    assert!(crate::mcp::text(&cached).contains("Cache: answered from vtmcp's cache"));
+    assert_eq!(lookups().await, 1);
+
+    let scanned = crate::mcp::call(&client, "scan_url", args.clone()).await;
+    let t = crate::mcp::text(&scanned);
+    assert_ne!(scanned.is_error, Some(true), "{t}");
+    assert!(t.contains("9/79"), "the verdict after the scan: {t}");
+    assert!(!t.contains("Cache: answered"), "{t}");
+    assert_eq!(lookups().await, 2, "fetched after the scan");
+    // The fresh report replaced the old one in the cache.
+    let after = crate::mcp::call(&client, "get_url_report", args).await;
+    let t = crate::mcp::text(&after);
+    assert!(t.contains("9/79") && t.contains("Cache: answered"), "{t}");
+    assert_eq!(lookups().await, 2);
+}
+
 #[tokio::test]
 async fn cache_only_makes_no_request_and_says_not_cached() {
     let dir = tempfile::tempdir().unwrap();

@@ -200,6 +200,17 @@ async fn run(via: Via, version: ProtocolVersion) {
     let info = client.peer_info().expect("server info");
     assert_eq!(info.protocol_version, version, "{case}");
     assert!(info.capabilities.tools.is_some(), "{case}");
+    // Only a server with sessions has anyone to announce a changed tool list to.
+    let list_changed = info
+        .capabilities
+        .tools
+        .as_ref()
+        .and_then(|t| t.list_changed);
+    assert_eq!(
+        list_changed == Some(true),
+        !matches!(via, Via::HttpStateless),
+        "{case}: tools.listChanged is {list_changed:?}"
+    );
 
     // 2. The tool list.
     let tools = tokio::time::timeout(HANG, client.list_all_tools())
