@@ -333,8 +333,8 @@ impl Cache {
         tokio::task::spawn_blocking(move || f(&*store)).await.ok()
     }
 
-    /// The answer cached for `request` (a [`request_key`](super::request_key)) under `key`, if one is and has not
-    /// expired. A store that cannot be used answers `None`.
+    /// The answer cached for `request` (a [`request_key`](super::request_key)) under `key`,
+    /// if one is and has not expired. A store that cannot be used answers `None`.
     pub async fn get(&self, key: &ApiKey, request: &str) -> Option<Lookup> {
         let key = key.clone();
         let request = request.to_string();
@@ -397,6 +397,56 @@ impl Cache {
                 self.note_problem();
                 false
             }
+        }
+    }
+
+    /// Records that a write (a comment, a vote, a rescan, an edit) has just changed `object`
+    /// (`/files/<id>`, `/collections/<id>`, …) for `key`, so that answers about it cached
+    /// before now are not used again ([`Cache::changed_since`]). The mark lasts as long as the
+    /// longest lifetime of any class, so it outlives every answer it overrides. Returns
+    /// whether it was stored.
+    pub async fn mark_changed(&self, key: &ApiKey, object: &str) -> bool {
+        let mut longest = Some(Duration::ZERO); // None: for good
+        for class in TtlClass::ALL {
+            match self.inner.config.ttl.get(class) {
+                Ttl::Off => {}
+                Ttl::Forever => longest = None,
+                Ttl::For(d) => longest = longest.map(|l| l.max(d)),
+            }
+        }
+        if longest == Some(Duration::ZERO) {
+            return false; // nothing is ever kept, so nothing can be stale
+        }
+        let now = SystemTime::now();
+        let entry = Entry {
+            status: 200,
+            body: Bytes::new(),
+            stored_at: now,
+            expires_at: longest.and_then(|d| now.checked_add(d)),
+        };
+        let (key, request) = (key.clone(), changed_key(object));
+        let max_bytes = self.inner.config.max_bytes;
+        let stored = self
+            .blocking(move |store| {
+                let ns = store.namespace(&key)?;
+                store.put(&ns, &request, &entry, max_bytes)
+            })
+            .await;
+        match stored {
+            Some(Ok(stored)) => stored,
+            _ => {
+                self.note_problem();
+                false
+            }
+        }
+    }
+
+    /// How long ago a write last changed `object` for `key` ([`Cache::mark_changed`]), if one
+    /// did while its mark is kept. A cached answer about `object` older than that is stale.
+    pub async fn changed_since(&self, key: &ApiKey, object: &str) -> Option<Duration> {
+        match self.get(key, &changed_key(object)).await?.origin {
+            Origin::Cache { age } => Some(age),
+            Origin::Upstream | Origin::Joined => None,
         }
     }
 
@@ -539,6 +589,11 @@ impl Cache {
 }
 
 /// Waits until the leader publishes an answer (`Some`) or goes away without one (`None`).
+/// The key of the mark [`Cache::mark_changed`] leaves for `object` (no request key starts so).
+fn changed_key(object: &str) -> String {
+    format!("changed {object}")
+}
+
 async fn wait_for(rx: &mut watch::Receiver<Option<Lookup>>) -> Option<Lookup> {
     loop {
         if let Some(lookup) = rx.borrow_and_update().clone() {

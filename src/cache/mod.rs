@@ -18,6 +18,10 @@
 //!   key (the key itself is never stored; two keys never share an entry) and by the request's
 //!   method, path and sorted query.
 //!
+//! A write made through the dispatcher (a comment, a vote, a rescan) marks its object changed
+//! ([`Cache::mark_changed`]); answers about the object cached before the mark are stale
+//! ([`Cache::changed_since`]) and are fetched again.
+//!
 //! A file that cannot be used is reported once and bypassed (see [`sqlite`]), as is a Redis
 //! server while it cannot be reached (see [`redis`]): the cache then answers "not cached" and
 //! stores nothing, calls go upstream as without a cache, and their results say so

@@ -34,7 +34,7 @@ pub use args::{Args, FREE_TEXT_ARGUMENTS, check_control_characters};
 pub use download::{DownloadSource, download_to};
 pub use paging::paginate_json;
 
-use crate::cache::{Answer as CachedAnswer, CacheMode};
+use crate::cache::{Answer as CachedAnswer, CacheMode, Lookup, Origin};
 use crate::{Client, Error};
 use serde_json::{Map, Value};
 
@@ -162,9 +162,20 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
                 why: why.into(),
             });
         }
-        return send_raw(client, id, args).await;
+        let sent = send_raw(client, id, args).await;
+        if sent.is_ok() {
+            mark_written(client, id, args).await;
+        }
+        return sent;
     };
     let request = cache_request(id, args);
+    // A write to the object since an answer was cached makes that answer stale.
+    let changed = match object_of(id, args) {
+        Some(object) => cache.changed_since(key, &object).await,
+        None => None,
+    };
+    let stale =
+        |l: &Lookup| matches!((l.origin, changed), (Origin::Cache { age }, Some(c)) if age > c);
     let fetch = || async {
         match send_raw(client, id, args).await {
             Ok(Output::Raw(raw)) => Ok(CachedAnswer {
@@ -190,14 +201,24 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
         }
     };
     let lookup = match mode {
-        CacheMode::Use => cache.get_or_fetch(key, &request, class, fetch).await,
+        CacheMode::Use => match cache.get_or_fetch(key, &request, class, fetch).await {
+            Ok(l) if stale(&l) => cache.refresh(key, &request, class, fetch).await,
+            other => other,
+        },
         CacheMode::Refresh => cache.refresh(key, &request, class, fetch).await,
-        CacheMode::Only => cache.get(key, &request).await.ok_or_else(|| {
-            Err(Error::NotCached {
+        CacheMode::Only => match cache.get(key, &request).await {
+            Some(l) if !stale(&l) => Ok(l),
+            cached => Err(Err(Error::NotCached {
                 operation: id.into(),
-                why: "not in vtmcp's cache (never fetched, or expired)".into(),
-            })
-        }),
+                why: if cached.is_some() {
+                    "vtmcp's cached answer predates a change made since (a comment, vote, \
+                     rescan or edit through vtmcp)"
+                } else {
+                    "not in vtmcp's cache (never fetched, or expired)"
+                }
+                .into(),
+            })),
+        },
     };
     let lookup = match lookup {
         Ok(l) => l,
@@ -234,11 +255,54 @@ pub async fn is_cached(client: &Client, id: &str, args: Map<String, Value>) -> b
     let Ok(args) = checked_args(id, args) else {
         return false;
     };
-    client
-        .cache()
-        .get(key, &cache_request(id, &args))
-        .await
-        .is_some()
+    let cache = client.cache();
+    let Some(cached) = cache.get(key, &cache_request(id, &args)).await else {
+        return false;
+    };
+    let changed = match object_of(id, &args) {
+        Some(object) => cache.changed_since(key, &object).await,
+        None => None,
+    };
+    !matches!((cached.origin, changed), (Origin::Cache { age }, Some(c)) if age > c)
+}
+
+/// The object a call is about: its path up to the first parameter, filled in (`/files/<id>`
+/// for `/files/{id}/comments`, `/private/files/<id>`), lower-cased (ids that differ only in
+/// case are taken as one: at worst an answer is fetched again). `None` for paths without one
+/// (`/urls`, `/intelligence/search`).
+fn object_of(id: &str, args: &Args) -> Option<String> {
+    let op = OperationMeta::find(id)?;
+    let mut object = String::new();
+    for segment in op.path.trim_start_matches('/').split('/') {
+        object.push('/');
+        let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            object.push_str(segment);
+            continue;
+        };
+        let param = op.params.iter().find(|p| p.name == name)?;
+        let value = args.get(param.arg)?.as_str()?.trim();
+        object.push_str(&value.to_lowercase());
+        return Some(object);
+    }
+    None
+}
+
+/// After a successful write through the dispatcher (any method but `GET`), marks its object
+/// changed in the cache ([`Cache::mark_changed`](crate::cache::Cache::mark_changed)), so a
+/// comment, vote, rescan or edit is seen by the next lookup instead of the answer cached
+/// before it. Answers cached under another id of the same object (a file's MD5 after a
+/// rescan by SHA-256) are not known to be the same object and stay until they expire.
+async fn mark_written(client: &Client, id: &str, args: &Args) {
+    let cache = client.cache();
+    let (Some(op), Some(key)) = (OperationMeta::find(id), client.api_key()) else {
+        return;
+    };
+    if op.method == "GET" || !cache.is_enabled() {
+        return;
+    }
+    if let Some(object) = object_of(id, args) {
+        cache.mark_changed(key, &object).await;
+    }
 }
 
 /// Where answers of `id` are cached: its class and the key they are filed under, when the

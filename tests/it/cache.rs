@@ -1159,6 +1159,114 @@ async fn the_report_after_a_scan_is_fetched_not_taken_from_the_cache() {
 }
 
 #[tokio::test]
+async fn a_write_makes_the_cached_answers_about_its_object_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    a_write_makes_cached_answers_stale_on(CacheConfig::sqlite(dir.path().join("c.sqlite3"))).await;
+}
+
+/// A write through vtmcp (a comment, a rescan) makes what was cached about its object stale:
+/// the next lookup fetches (and caches the new answer), `cache: only` says why it has nothing,
+/// and answers about other objects stay cached. Run on each backend.
+pub(crate) async fn a_write_makes_cached_answers_stale_on(cache: CacheConfig) {
+    let server = mock_vt().await;
+    mount_file(&server).await;
+    let other = "d41d8cd98f00b204e9800998ecf8427e";
+    mount(
+        &server,
+        &format!("/files/{other}"),
+        200,
+        json!({"data": {"type": "file", "id": other}}),
+    )
+    .await;
+    let comments = format!("/files/{HASH}/comments");
+    mount(&server, &comments, 200, json!({"data": []})).await;
+    Mock::given(method("POST"))
+        .and(path(comments.as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"type": "comment", "id": format!("f-{HASH}-1")}})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(wiremock::matchers::path_regex(format!(
+            "(?i)^/files/{HASH}/analyse$"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"type": "analysis", "id": "a-1"}})),
+        )
+        .mount(&server)
+        .await;
+    let mut config = crate::mcp::config(&server.uri(), &["default", "files"], &[], true, true);
+    config.cache = cache;
+    let client = crate::mcp::connect(&config).await;
+    let call = |tool: &'static str, args: Value| {
+        let client = &client;
+        async move {
+            let r = crate::mcp::call(client, tool, args).await;
+            assert_ne!(r.is_error, Some(true), "{tool}: {}", crate::mcp::text(&r));
+            r
+        }
+    };
+    let file = format!("/files/{HASH}");
+    let other_file = format!("/files/{other}");
+
+    // Cached: the report, the file object, another file, the comments.
+    call("get_file_report", json!({"file_hash": HASH})).await;
+    for _ in 0..2 {
+        call("get_file", json!({"id": HASH})).await;
+        call("get_file", json!({"id": other})).await;
+        call("list_file_comments", json!({"id": HASH})).await;
+    }
+    assert_eq!(requests_to(&server, &file).await, 2, "report + object");
+    assert_eq!(requests_to(&server, &other_file).await, 1);
+    let comment_lists = || async {
+        let all = server.received_requests().await.unwrap_or_default();
+        all.iter()
+            .filter(|r| r.method.as_str() == "GET" && r.url.path() == comments)
+            .count()
+    };
+    assert_eq!(comment_lists().await, 1);
+
+    // A comment changes the file: what was cached about it is stale.
+    call(
+        "add_file_comment",
+        json!({"id": HASH, "text": "seen in a phishing mail"}),
+    )
+    .await;
+    let only = crate::mcp::call(
+        &client,
+        "get_file_report",
+        json!({"file_hash": HASH, "cache": "only"}),
+    )
+    .await;
+    let t = crate::mcp::text(&only);
+    assert!(
+        only.is_error == Some(true) && t.contains("predates a change"),
+        "{t}"
+    );
+    call("list_file_comments", json!({"id": HASH})).await;
+    assert_eq!(comment_lists().await, 2, "the comments are fetched again");
+    call("get_file", json!({"id": HASH})).await;
+    assert_eq!(
+        requests_to(&server, &file).await,
+        3,
+        "the file is fetched again"
+    );
+    // The answer fetched after the write is cached as usual; another file never went stale.
+    call("get_file", json!({"id": HASH})).await;
+    call("get_file", json!({"id": other})).await;
+    assert_eq!(requests_to(&server, &file).await, 3);
+    assert_eq!(requests_to(&server, &other_file).await, 1);
+
+    // A rescan is a change too, whatever the case of the hash it was asked with.
+    call("rescan_file", json!({"id": HASH.to_uppercase()})).await;
+    call("get_file", json!({"id": HASH})).await;
+    assert_eq!(requests_to(&server, &file).await, 4);
+}
+
+#[tokio::test]
 async fn cache_only_makes_no_request_and_says_not_cached() {
     let dir = tempfile::tempdir().unwrap();
     cache_only_says_not_cached_on(CacheConfig::sqlite(dir.path().join("cache.sqlite3"))).await;

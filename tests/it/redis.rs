@@ -36,6 +36,14 @@ async fn cache_only_on_redis_makes_no_request_and_says_not_cached() {
     crate::cache::cache_only_says_not_cached_on(redis.cache_config()).await;
 }
 
+#[tokio::test]
+async fn a_write_makes_what_redis_holds_about_its_object_stale() {
+    let Some(redis) = server::start(None) else {
+        return;
+    };
+    crate::cache::a_write_makes_cached_answers_stale_on(redis.cache_config()).await;
+}
+
 // ---- The quota script decides as `plan` does ----
 
 /// A Redis store and an SQLite store driven alike; each reservation is checked against `plan`
