@@ -169,13 +169,6 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
         return sent;
     };
     let request = cache_request(id, args);
-    // A write to the object since an answer was cached makes that answer stale.
-    let changed = match object_of(id, args) {
-        Some(object) => cache.changed_since(key, &object).await,
-        None => None,
-    };
-    let stale =
-        |l: &Lookup| matches!((l.origin, changed), (Origin::Cache { age }, Some(c)) if age > c);
     let fetch = || async {
         match send_raw(client, id, args).await {
             Ok(Output::Raw(raw)) => Ok(CachedAnswer {
@@ -202,12 +195,14 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
     };
     let lookup = match mode {
         CacheMode::Use => match cache.get_or_fetch(key, &request, class, fetch).await {
-            Ok(l) if stale(&l) => cache.refresh(key, &request, class, fetch).await,
+            Ok(l) if stale(client, key, id, args, &l).await => {
+                cache.refresh(key, &request, class, fetch).await
+            }
             other => other,
         },
         CacheMode::Refresh => cache.refresh(key, &request, class, fetch).await,
         CacheMode::Only => match cache.get(key, &request).await {
-            Some(l) if !stale(&l) => Ok(l),
+            Some(l) if !stale(client, key, id, args, &l).await => Ok(l),
             cached => Err(Err(Error::NotCached {
                 operation: id.into(),
                 why: if cached.is_some() {
@@ -255,15 +250,29 @@ pub async fn is_cached(client: &Client, id: &str, args: Map<String, Value>) -> b
     let Ok(args) = checked_args(id, args) else {
         return false;
     };
-    let cache = client.cache();
-    let Some(cached) = cache.get(key, &cache_request(id, &args)).await else {
+    match client.cache().get(key, &cache_request(id, &args)).await {
+        Some(cached) => !stale(client, key, id, &args, &cached).await,
+        None => false,
+    }
+}
+
+/// Whether `cached`, an answer to (`id`, `args`) taken from the cache, is older than the last
+/// write to its object ([`mark_written`]): then it is stale and fetched again.
+async fn stale(
+    client: &Client,
+    key: &crate::ApiKey,
+    id: &str,
+    args: &Args,
+    cached: &Lookup,
+) -> bool {
+    let Origin::Cache { age } = cached.origin else {
         return false;
     };
-    let changed = match object_of(id, &args) {
-        Some(object) => cache.changed_since(key, &object).await,
-        None => None,
+    let Some(object) = object_of(id, args) else {
+        return false;
     };
-    !matches!((cached.origin, changed), (Origin::Cache { age }, Some(c)) if age > c)
+    let changed = client.cache().changed_since(key, &object).await;
+    changed.is_some_and(|since| age > since)
 }
 
 /// The object a call is about: its path up to the first parameter, filled in (`/files/<id>`
