@@ -376,14 +376,18 @@ impl Cache {
             // A lifetime past what the clock can count is for good.
             Ttl::For(d) => now.checked_add(d),
         };
-        let key = key.clone();
-        let request = request.to_string();
         let entry = Entry {
             status: answer.status,
             body: answer.body.clone(),
             stored_at: now,
             expires_at,
         };
+        self.store_entry(key, request.to_string(), entry).await
+    }
+
+    /// Stores `entry` for `request` under `key`; whether it was stored.
+    async fn store_entry(&self, key: &ApiKey, request: String, entry: Entry) -> bool {
+        let key = key.clone();
         let max_bytes = self.inner.config.max_bytes;
         let stored = self
             .blocking(move |store| {
@@ -424,21 +428,7 @@ impl Cache {
             stored_at: now,
             expires_at: longest.and_then(|d| now.checked_add(d)),
         };
-        let (key, request) = (key.clone(), changed_key(object));
-        let max_bytes = self.inner.config.max_bytes;
-        let stored = self
-            .blocking(move |store| {
-                let ns = store.namespace(&key)?;
-                store.put(&ns, &request, &entry, max_bytes)
-            })
-            .await;
-        match stored {
-            Some(Ok(stored)) => stored,
-            _ => {
-                self.note_problem();
-                false
-            }
-        }
+        self.store_entry(key, changed_key(object), entry).await
     }
 
     /// How long ago a write last changed `object` for `key` ([`Cache::mark_changed`]), if one
