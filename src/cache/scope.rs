@@ -73,24 +73,6 @@ pub async fn scoped<F: Future>(mode: CacheMode, work: F) -> (F::Output, Usage) {
         .await
 }
 
-/// Runs `work`, part of the current call, with `mode` instead of the call's own (e.g. the
-/// report after a scan, which must not be the answer cached before the scan); what the cache
-/// does for it still counts in the call's [`Usage`]. Outside any scope, as [`scoped`].
-pub async fn within<F: Future>(mode: CacheMode, work: F) -> F::Output {
-    let (out, usage) = scoped(mode, work).await;
-    let _ = SCOPE.try_with(|s| {
-        if let Ok(mut u) = s.usage.lock() {
-            u.hits += usage.hits;
-            u.fetched += usage.fetched;
-            u.oldest = u.oldest.max(usage.oldest);
-            if u.unavailable.is_none() {
-                u.unavailable = usage.unavailable;
-            }
-        }
-    });
-    out
-}
-
 /// The mode of the current call ([`CacheMode::Use`] outside any scope).
 pub fn mode() -> CacheMode {
     SCOPE.try_with(|s| s.mode).unwrap_or_default()
@@ -146,24 +128,14 @@ mod tests {
             })
             .await;
             assert_eq!(inner.fetched, 1);
-            // `within`: another mode for part of the call, counted in the call's usage.
-            within(CacheMode::Refresh, async {
-                assert_eq!(mode(), CacheMode::Refresh);
-                record(Origin::Upstream);
-                record(Origin::Cache {
-                    age: Duration::from_secs(70),
-                });
-            })
-            .await;
-            assert_eq!(mode(), CacheMode::Only);
         })
         .await;
         assert_eq!(
             usage,
             Usage {
-                hits: 3,
-                oldest: Some(Duration::from_secs(70)),
-                fetched: 2,
+                hits: 2,
+                oldest: Some(Duration::from_secs(50)),
+                fetched: 1,
                 unavailable: None,
             }
         );

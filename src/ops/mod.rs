@@ -163,8 +163,10 @@ pub async fn call_raw(client: &Client, id: &str, args: &Args) -> Result<Output, 
             });
         }
         let sent = send_raw(client, id, args).await;
-        if sent.is_ok() {
-            mark_written(client, id, args).await;
+        // A write (a comment, vote, rescan or edit) changes its object: what is cached about
+        // it is stale from now on.
+        if sent.is_ok() && OperationMeta::find(id).is_some_and(|op| op.method != "GET") {
+            mark_object_changed(client, id, args).await;
         }
         return sent;
     };
@@ -257,7 +259,7 @@ pub async fn is_cached(client: &Client, id: &str, args: Map<String, Value>) -> b
 }
 
 /// Whether `cached`, an answer to (`id`, `args`) taken from the cache, is older than the last
-/// write to its object ([`mark_written`]): then it is stale and fetched again.
+/// write to its object ([`mark_changed`]): then it is stale and fetched again.
 async fn stale(
     client: &Client,
     key: &crate::ApiKey,
@@ -296,21 +298,25 @@ fn object_of(id: &str, args: &Args) -> Option<String> {
     None
 }
 
-/// After a successful write through the dispatcher (any method but `GET`), marks its object
-/// changed in the cache ([`Cache::mark_changed`](crate::cache::Cache::mark_changed)), so a
-/// comment, vote, rescan or edit is seen by the next lookup instead of the answer cached
-/// before it. Answers cached under another id of the same object (a file's MD5 after a
-/// rescan by SHA-256) are not known to be the same object and stay until they expire.
-async fn mark_written(client: &Client, id: &str, args: &Args) {
-    let cache = client.cache();
-    let (Some(op), Some(key)) = (OperationMeta::find(id), client.api_key()) else {
+/// Marks the object of a call to `id` with `args` (its path up to the first parameter:
+/// `/files/<id>`, …) changed in the client's cache
+/// ([`Cache::mark_changed`](crate::cache::Cache::mark_changed)): what is cached about it is
+/// fetched again on the next lookup. The dispatcher does it after every successful write; a
+/// report tool does it when VirusTotal changed the object (its analysis completed). Answers
+/// cached under another id of the same object (a file's MD5 after a rescan by SHA-256) are not
+/// known to be the same object and stay until they expire.
+pub async fn mark_changed(client: &Client, id: &str, args: Map<String, Value>) {
+    if let Ok(args) = checked_args(id, args) {
+        mark_object_changed(client, id, &args).await;
+    }
+}
+
+async fn mark_object_changed(client: &Client, id: &str, args: &Args) {
+    let (Some(key), Some(object)) = (client.api_key(), object_of(id, args)) else {
         return;
     };
-    if op.method == "GET" || !cache.is_enabled() {
-        return;
-    }
-    if let Some(object) = object_of(id, args) {
-        cache.mark_changed(key, &object).await;
+    if client.cache().is_enabled() {
+        client.cache().mark_changed(key, &object).await;
     }
 }
 

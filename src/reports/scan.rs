@@ -7,7 +7,6 @@ use super::model::clean;
 use super::relationships::object_id;
 use super::{Answer, Ctx, Depth, Failure, Outcome, Run, objects};
 use crate::Error;
-use crate::cache::CacheMode;
 use crate::client::AnalysisWait;
 use crate::client::scan::sha256_and_rewind;
 use crate::client::upload::{UploadBody, UploadTarget, check_upload_len};
@@ -79,17 +78,22 @@ async fn finish(ctx: &Ctx, sub: Submitted<'_>) -> Outcome {
             "{tool}: the analysis {analysis} was still {status} when the timeout passed ({spent} requests spent). Call get_analysis with that id later, or scan again with a longer timeout_seconds."
         )));
     }
-    // The analysis just changed the object: its report comes from VirusTotal, never from the
-    // cache (a lookup before the scan may have cached the old verdict).
-    let report = objects::report(
+    // The analysis changed the object: what a lookup before the scan cached about it (the old
+    // verdict) is stale, so the report below comes from VirusTotal.
+    let object = [(kind.id_arg.to_string(), json!(vt_id))]
+        .into_iter()
+        .collect();
+    crate::ops::mark_changed(&ctx.client, kind.get_op, object).await;
+    match objects::report(
         ctx,
         &kind,
         vt_id,
         shown,
         kind.default_relationships(ctx.premium),
         Depth::Summary,
-    );
-    match crate::cache::scope::within(CacheMode::Refresh, report).await {
+    )
+    .await
+    {
         Ok(mut r) => {
             r.requests += spent;
             r.notes
